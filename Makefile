@@ -1,0 +1,43 @@
+# posebook — two commands on a fresh machine:
+#   make book   install, execute every notebook at the quick profile on CPU, build the HTML book
+#   make test   install, run the unit tests and the notebook regression checks (pytest --nbval-lax)
+
+PYTHON ?= python3
+# torch: the CPU build by default; install your CUDA build of torch first to use a GPU
+# (an installed torch satisfies pyproject's range, so nothing is replaced).
+TORCH_SPEC ?= torch==2.13.0
+
+# The CMU ASF/AMC subset beside the checkout (../shared/data/cmu_mocap) is used when present;
+# set POSEBOOK_CMU_DIR yourself to point at your own CMU download.
+SHARED_CMU := $(abspath ../shared/data/cmu_mocap)
+ifeq ($(origin POSEBOOK_CMU_DIR),undefined)
+ifneq ($(wildcard $(SHARED_CMU)/*.asf),)
+export POSEBOOK_CMU_DIR := $(SHARED_CMU)
+endif
+endif
+
+NOTEBOOKS := $(shell find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null)
+
+.PHONY: install book test unit nbval sync bench clean
+
+install:
+	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH_SPEC)"
+	$(PYTHON) -m pip install -e ".[dev]"
+
+book: install
+	$(PYTHON) -m posebook.cli book
+	@echo "open _build/html/index.html"
+
+test: install
+	$(PYTHON) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env -p no:cacheprovider
+
+# Re-pair and re-execute the notebooks after editing their MyST .md sources (quick profile, CPU).
+sync:
+	$(PYTHON) -m jupytext --sync $(shell find notebooks -name '*.md')
+	for nb in $(NOTEBOOKS); do $(PYTHON) -m jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
+
+bench:
+	for b in bench/bench_*.py; do $(PYTHON) "$$b" || exit 1; done
+
+clean:
+	rm -rf _build results .pytest_cache

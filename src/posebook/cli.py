@@ -1,0 +1,126 @@
+"""The ``posebook`` command: list and run experiments, report data, build the book.
+
+    posebook list
+    posebook run EXPERIMENT [--profile quick|full] [--device cpu|cuda|auto] [--seed N]
+                 [--data-root DIR] [--cmu-dir DIR] [--out DIR] [--no-resume] [-p NAME=VALUE ...]
+    posebook data [--data-root DIR] [--cmu-dir DIR] [--smpl-dir DIR]
+    posebook book [--path REPO]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from posebook.runs import PROFILES
+
+
+def _parse_params(items: Sequence[str]) -> dict[str, str]:
+    params = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"parameter {item!r} is not NAME=VALUE (e.g. -p samples=1000)")
+        params[name.strip()] = value.strip()
+    return params
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from posebook.experiments import list_experiments
+
+    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
+        print(list_experiments().to_string(index=False))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from posebook.experiments import run_experiment
+
+    result = run_experiment(args.experiment, profile=args.profile, device=args.device, seed=args.seed,
+                            data_root=args.data_root, cmu_dir=args.cmu_dir, out=args.out,
+                            resume=not args.no_resume, **_parse_params(args.param))
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        print(result.frame.to_string(index=False))
+    print(f"\n{result.caption()}\nwritten to {result.path} (+ {result.path.with_suffix('.json').name})")
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from posebook.inventory import data_inventory
+
+    frame = data_inventory(data_root=args.data_root, cmu_dir=args.cmu_dir, smpl_dir=args.smpl_dir)
+    with pd.option_context("display.max_colwidth", 120, "display.width", 250):
+        print(frame.to_string(index=False))
+    return 0
+
+
+def find_repo_root(start: Path | None = None) -> Path:
+    """The nearest directory at or above ``start`` holding the book's ``_config.yml`` and ``_toc.yml``."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "_config.yml").exists() and (candidate / "_toc.yml").exists():
+            return candidate
+    raise FileNotFoundError(f"no _config.yml/_toc.yml at or above {here}; run `posebook book` inside "
+                            "a posebook checkout or pass --path")
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    root = Path(args.path).resolve() if args.path else find_repo_root()
+    if importlib.util.find_spec("jupyter_book") is None:
+        raise FileNotFoundError("jupyter-book is not installed: `pip install -e .[book]` "
+                                "(or `make book`, which installs it)")
+    # Run Jupyter Book with this interpreter, so its kernel sees this environment's posebook.
+    cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
+           "build", str(root), "--all"]
+    return subprocess.run(cmd, check=False).returncode
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="posebook", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list the experiments and their parameters").set_defaults(func=_cmd_list)
+
+    run = sub.add_parser("run", help="run one experiment; writes a table + provenance, resumes")
+    run.add_argument("experiment")
+    run.add_argument("--profile", default="quick", choices=sorted(PROFILES))
+    run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or auto (default: the profile's)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--data-root", default=None, help="licensed benchmarks root ($POSEBOOK_DATA_ROOT)")
+    run.add_argument("--cmu-dir", default=None, help="CMU ASF/AMC directory ($POSEBOOK_CMU_DIR)")
+    run.add_argument("--out", default=None, help="results directory (default ./results or $POSEBOOK_RESULTS_DIR)")
+    run.add_argument("--no-resume", action="store_true", help="recompute even if a stored result exists")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="experiment parameter (repeatable); lists as comma-separated values")
+    run.set_defaults(func=_cmd_run)
+
+    data = sub.add_parser("data", help="what body models and datasets are available, and where they are looked for")
+    data.add_argument("--data-root", default=None)
+    data.add_argument("--cmu-dir", default=None)
+    data.add_argument("--smpl-dir", default=None)
+    data.set_defaults(func=_cmd_data)
+
+    book = sub.add_parser("book", help="build the HTML book with Jupyter Book (executes the notebooks)")
+    book.add_argument("--path", default=None, help="repository root (default: found from the current directory)")
+    book.set_defaults(func=_cmd_book)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"posebook {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

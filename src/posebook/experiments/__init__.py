@@ -1,0 +1,18 @@
+"""One module per paper (plus shared geometry): functions that run one table or figure each.
+
+Importing this package registers every experiment; see :mod:`posebook.experiments.registry`.
+"""
+
+from posebook.experiments.registry import (
+    REGISTRY,
+    Experiment,
+    ExperimentResult,
+    experiment,
+    get_experiment,
+    list_experiments,
+    run_experiment,
+)
+from posebook.experiments import geometry  # noqa: E402,F401  (registers experiments)
+
+__all__ = ["REGISTRY", "Experiment", "ExperimentResult", "experiment", "get_experiment",
+           "list_experiments", "run_experiment"]
