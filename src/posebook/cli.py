@@ -55,8 +55,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from posebook.inventory import data_inventory
 
     frame = data_inventory(data_root=args.data_root, cmu_dir=args.cmu_dir, smpl_dir=args.smpl_dir)
-    with pd.option_context("display.max_colwidth", 120, "display.width", 250):
-        print(frame.to_string(index=False))
+    for row in frame.itertuples(index=False):
+        print(f"{row.item}: {row.status}\n    where: {row.location}")
+        if row.how:
+            print(f"    how:   {row.how}")
     return 0
 
 

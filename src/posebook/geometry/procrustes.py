@@ -28,7 +28,8 @@ def _check_points(X: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor | None
         )
     if X.shape[-2] != Y.shape[-2]:
         raise ValueError(
-            f"X and Y must hold the same number of corresponding points; got N={X.shape[-2]} and N={Y.shape[-2]}."
+            "X and Y must hold the same number of corresponding points; "
+            f"got N={X.shape[-2]} and N={Y.shape[-2]}."
         )
     if X.shape[-2] == 0:
         raise ValueError("cannot align empty point sets (N = 0).")
@@ -44,7 +45,10 @@ def _check_points(X: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor | None
 def _centre(
     X: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Broadcast, normalise weights, and return (X, Y, w, x_mean, y_mean, M) with M = sum_i w_i y_c,i x_c,i^T."""
+    """Broadcast X/Y/weights; return (X, w, X_centred, x_mean, y_mean, M), M = sum_i w_i y_c,i x_c,i^T.
+
+    Weights are normalised to sum to 1 over the N points (uniform 1/N when None).
+    """
     if weights is None:
         X, Y = torch.broadcast_tensors(X, Y)
         w = X.new_full(X.shape[:-1], 1.0 / X.shape[-2])

@@ -1,0 +1,318 @@
+"""Rotation representations and orthogonalisations (PRoM Sec. 3; Zhou et al. 2019).
+
+Conventions used throughout this module:
+
+- Rotation matrices act on column vectors, ``x' = R @ x``; batches are leading dims ``(..., 3, 3)``.
+- 6D representation: the 6 numbers are reshaped row-major to ``(3, 2)`` and read as the first
+  two COLUMNS ``[t1, t2]`` of the matrix, i.e. ``x = [m00, m01, m10, m11, m20, m21]``; the third
+  column is ``b3 = b1 x b2`` (PRoM Eq. 2). This is the layout of the SPIN / CLIFF / SGRE code
+  (``x.view(-1, 3, 2)``). PyTorch3D's ``rotation_6d_to_matrix`` instead reads the 6 numbers as the
+  first two ROWS (``d = R[:2, :].reshape(6)``); such a vector converts to ours with
+  ``matrix_from_6d(d.reshape(2, 3).mT.reshape(6))``, which returns ``R^T``.
+- Quaternions are ``(x, y, z, w)`` (scalar LAST, roma's XYZW) unless ``scalar_first=True``.
+- Euler angles always take an explicit ``convention`` string: upper-case (``"XYZ"``) = intrinsic
+  rotations about the moving axes, lower-case (``"xyz"``) = extrinsic rotations about the fixed
+  axes (the roma / scipy rule). Angles in radians unless ``degrees=True``.
+- Axis-angle is a rotation vector ``theta * axis`` in radians (roma's ``rotvec``).
+
+The conversions are thin wrappers over roma. What the papers are about (r_GS, g_GS, g_SVD) is
+hand-written so that its autograd graph is exactly the one PRoM analyses.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Sequence, Union
+
+import roma
+import torch
+
+__all__ = [
+    "matrix_from_6d",
+    "matrix_to_6d",
+    "gram_schmidt",
+    "svd_orthogonalize",
+    "orthogonalize",
+    "axis_angle_to_matrix",
+    "matrix_to_axis_angle",
+    "quaternion_to_matrix",
+    "matrix_to_quaternion",
+    "euler_to_matrix",
+    "matrix_to_euler",
+    "geodesic_distance",
+    "random_rotation",
+]
+
+
+def _check_last_dims(x: torch.Tensor, shape: tuple[int, ...], name: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if tuple(x.shape[x.dim() - len(shape):]) != shape or x.dim() < len(shape):
+        raise ValueError(f"{name} must have shape (..., {', '.join(map(str, shape))}), got {tuple(x.shape)}")
+
+
+def _normalize(v: torch.Tensor) -> torch.Tensor:
+    """N(v) = v / |v| over the last dim (PRoM Eq. 1's N)."""
+    return v / torch.linalg.vector_norm(v, dim=-1, keepdim=True)
+
+
+def matrix_from_6d(x: torch.Tensor) -> torch.Tensor:
+    """6D -> rotation matrix by the Gram-Schmidt-like r_GS (PRoM Eq. 2; Zhou et al. 2019).
+
+    r1 = N(t1), r2 = N(t2 - (r1 . t2) r1), r3 = r1 x r2, with ``[t1, t2] = x.reshape(..., 3, 2)``
+    (columns; see the module docstring for the PyTorch3D row layout). Equals
+    ``gram_schmidt(M)`` for any M whose first two columns are t1, t2.
+
+    Args:
+        x: (..., 6) 6D rotation representation, column layout ``[m00, m01, m10, m11, m20, m21]``.
+    Returns:
+        (..., 3, 3) rotation matrices with columns r1, r2, r3.
+    """
+    _check_last_dims(x, (6,), "x")
+    t = x.reshape(*x.shape[:-1], 3, 2)
+    return _gram_schmidt_columns(t[..., 0], t[..., 1], None)
+
+
+def matrix_to_6d(matrix: torch.Tensor) -> torch.Tensor:
+    """Rotation matrix -> 6D: the first two columns, flattened in ``matrix_from_6d``'s order.
+
+    Args:
+        matrix: (..., 3, 3).
+    Returns:
+        (..., 6) ``[m00, m01, m10, m11, m20, m21]``.
+    """
+    _check_last_dims(matrix, (3, 3), "matrix")
+    return matrix[..., :, :2].reshape(*matrix.shape[:-2], 6)
+
+
+def _gram_schmidt_columns(
+    p1: torch.Tensor, p2: torch.Tensor, p3: Optional[torch.Tensor]
+) -> torch.Tensor:
+    q1 = _normalize(p1)
+    q2 = _normalize(p2 - (q1 * p2).sum(-1, keepdim=True) * q1)
+    if p3 is None:
+        q3 = torch.linalg.cross(q1, q2, dim=-1)
+    else:
+        q3 = _normalize(
+            p3 - (q1 * p3).sum(-1, keepdim=True) * q1 - (q2 * p3).sum(-1, keepdim=True) * q2
+        )
+    return torch.stack((q1, q2, q3), dim=-1)
+
+
+def gram_schmidt(matrix: torch.Tensor, proper: bool = True) -> torch.Tensor:
+    """Gram-Schmidt orthonormalisation of the COLUMNS of a 3x3 matrix (PRoM Eq. 1, g_GS).
+
+    q1 = N(p1), q2 = N(p2 - (q1 . p2) q1), and the third column:
+
+    - ``proper=True`` (default): q3 = q1 x q2, so the result is always in SO(3). This is the
+      6D map r_GS of PRoM Eq. 2 applied to the first two columns; p3 is ignored.
+    - ``proper=False``: q3 = N(p3 - (q1 . p3) q1 - (q2 . p3) q2), Eq. 1 literally for n = 3.
+      Then q3 = sign(det M) (q1 x q2): a reflection (det -1) whenever det(M) < 0.
+
+    Args:
+        matrix: (..., 3, 3) matrices, columns p1, p2, p3.
+        proper: see above.
+    Returns:
+        (..., 3, 3) orthogonal matrices (rotations when ``proper``).
+    """
+    _check_last_dims(matrix, (3, 3), "matrix")
+    p3 = None if proper else matrix[..., :, 2]
+    return _gram_schmidt_columns(matrix[..., :, 0], matrix[..., :, 1], p3)
+
+
+def svd_orthogonalize(matrix: torch.Tensor, proper: bool = True) -> torch.Tensor:
+    """Nearest orthogonal matrix by SVD (PRoM Sec. 3.1, g_SVD; Levinson et al. 2020).
+
+    With M = U S V^T: ``proper=True`` returns U diag(1, 1, det(U V^T)) V^T, the rotation nearest
+    to M in Frobenius norm (same as ``roma.special_procrustes``); ``proper=False`` returns U V^T
+    as PRoM writes it, which is a reflection when det(M) < 0. Gradients flow through
+    ``torch.linalg.svd`` undamped (the 1/(s_i - s_j) terms PRoM Sec. 3.4.2 discusses).
+
+    Args:
+        matrix: (..., 3, 3).
+        proper: see above.
+    Returns:
+        (..., 3, 3) orthogonal matrices (rotations when ``proper``).
+    """
+    _check_last_dims(matrix, (3, 3), "matrix")
+    U, _, Vh = torch.linalg.svd(matrix)
+    if not proper:
+        return U @ Vh
+    det = torch.linalg.det(U @ Vh)
+    # Flip the column of U belonging to the smallest singular value.
+    U = torch.cat((U[..., :, :2], U[..., :, 2:] * det[..., None, None]), dim=-1)
+    return U @ Vh
+
+
+def orthogonalize(
+    matrix: torch.Tensor,
+    method: Literal["svd", "gs", "identity"] = "svd",
+    proper: bool = True,
+) -> torch.Tensor:
+    """Apply an orthogonalisation g (PRoM Fig. 1): "svd" (g_SVD), "gs" (g_GS) or "identity".
+
+    PRoM trains with g = identity (pseudo rotation matrices) and orthogonalises only at inference.
+
+    Args:
+        matrix: (..., 3, 3).
+        method: "svd" -> ``svd_orthogonalize``, "gs" -> ``gram_schmidt``, "identity" -> unchanged.
+        proper: forwarded to the orthogonaliser (ignored for "identity").
+    Returns:
+        (..., 3, 3).
+    """
+    if method == "svd":
+        return svd_orthogonalize(matrix, proper=proper)
+    if method == "gs":
+        return gram_schmidt(matrix, proper=proper)
+    if method == "identity":
+        _check_last_dims(matrix, (3, 3), "matrix")
+        return matrix
+    raise ValueError(f"method must be 'svd', 'gs' or 'identity', got {method!r}")
+
+
+def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
+    """Rotation vector (axis * angle, radians) -> matrix, by Rodrigues' formula (roma).
+
+    Args:
+        axis_angle: (..., 3).
+    Returns:
+        (..., 3, 3).
+    """
+    _check_last_dims(axis_angle, (3,), "axis_angle")
+    return roma.rotvec_to_rotmat(axis_angle)
+
+
+def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
+    """Rotation matrix -> rotation vector with angle in [0, pi] (roma).
+
+    Args:
+        matrix: (..., 3, 3) rotation matrices.
+    Returns:
+        (..., 3) axis * angle, radians.
+    """
+    _check_last_dims(matrix, (3, 3), "matrix")
+    return roma.rotmat_to_rotvec(matrix)
+
+
+def quaternion_to_matrix(quaternion: torch.Tensor, scalar_first: bool = False) -> torch.Tensor:
+    """Unit quaternion -> rotation matrix (roma; input is normalised first).
+
+    Args:
+        quaternion: (..., 4) ``(x, y, z, w)`` (roma's XYZW), or ``(w, x, y, z)`` if ``scalar_first``.
+        scalar_first: input order, as in ``scipy.spatial.transform.Rotation.from_quat``.
+    Returns:
+        (..., 3, 3).
+    """
+    _check_last_dims(quaternion, (4,), "quaternion")
+    if scalar_first:
+        quaternion = roma.quat_wxyz_to_xyzw(quaternion)
+    return roma.unitquat_to_rotmat(roma.quat_normalize(quaternion))
+
+
+def matrix_to_quaternion(matrix: torch.Tensor, scalar_first: bool = False) -> torch.Tensor:
+    """Rotation matrix -> unit quaternion with non-negative scalar part w (roma).
+
+    Args:
+        matrix: (..., 3, 3) rotation matrices.
+        scalar_first: output ``(w, x, y, z)`` instead of roma's ``(x, y, z, w)``.
+    Returns:
+        (..., 4) unit quaternions, sign fixed so that w >= 0.
+    """
+    _check_last_dims(matrix, (3, 3), "matrix")
+    q = roma.rotmat_to_unitquat(matrix)
+    q = torch.where(q[..., 3:] < 0, -q, q)
+    return roma.quat_xyzw_to_wxyz(q) if scalar_first else q
+
+
+def euler_to_matrix(angles: torch.Tensor, convention: str, degrees: bool = False) -> torch.Tensor:
+    """Euler angles -> rotation matrix (roma).
+
+    Args:
+        angles: (..., 3) angles about the three axes of ``convention``, in order.
+        convention: 3 letters; "XYZ" (upper case) = intrinsic, "xyz" (lower case) = extrinsic.
+            Intrinsic "XYZ" is R = Rx(a) Ry(b) Rz(c); extrinsic "xyz" is R = Rz(c) Ry(b) Rx(a).
+        degrees: angles in degrees instead of radians.
+    Returns:
+        (..., 3, 3).
+    """
+    _check_last_dims(angles, (3,), "angles")
+    _check_convention(convention)
+    return roma.euler_to_rotmat(convention, angles, degrees=degrees)
+
+
+def matrix_to_euler(matrix: torch.Tensor, convention: str, degrees: bool = False) -> torch.Tensor:
+    """Rotation matrix -> Euler angles (roma); inverse of ``euler_to_matrix``.
+
+    Args:
+        matrix: (..., 3, 3) rotation matrices.
+        convention: see ``euler_to_matrix``.
+        degrees: return degrees instead of radians.
+    Returns:
+        (..., 3) angles; the middle one lies in [-pi/2, pi/2] for Tait-Bryan conventions.
+    """
+    _check_last_dims(matrix, (3, 3), "matrix")
+    _check_convention(convention)
+    return roma.rotmat_to_euler(convention, matrix, degrees=degrees)
+
+
+def _check_convention(convention: str) -> None:
+    ok = (
+        isinstance(convention, str)
+        and len(convention) == 3
+        and (set(convention) <= set("xyz") or set(convention) <= set("XYZ"))
+        and convention[0] != convention[1]
+        and convention[1] != convention[2]
+    )
+    if not ok:
+        raise ValueError(
+            f"convention must be 3 axis letters, all upper case (intrinsic, e.g. 'XYZ') or all "
+            f"lower case (extrinsic, e.g. 'xyz'), no two consecutive equal; got {convention!r}"
+        )
+
+
+def geodesic_distance(R1: torch.Tensor, R2: torch.Tensor) -> torch.Tensor:
+    """Angle of the relative rotation R1^T R2, in radians, in [0, pi].
+
+    theta = atan2(|vee(M - M^T)| / 2, (tr M - 1) / 2) with M = R1^T R2: accurate to machine
+    precision both near 0 (where acos of the trace loses half the digits) and near pi (where the
+    chordal form 2 asin(|R1 - R2|_F / 2 sqrt 2) of ``roma.rotmat_geodesic_distance`` does), and
+    with finite gradients everywhere except exactly at pi.
+
+    Args:
+        R1, R2: (..., 3, 3) rotation matrices (broadcastable).
+    Returns:
+        (...) angles in radians.
+    """
+    _check_last_dims(R1, (3, 3), "R1")
+    _check_last_dims(R2, (3, 3), "R2")
+    M = R1.transpose(-1, -2) @ R2
+    cos = 0.5 * (M.diagonal(dim1=-2, dim2=-1).sum(-1) - 1.0)
+    skew = torch.stack(
+        (M[..., 2, 1] - M[..., 1, 2], M[..., 0, 2] - M[..., 2, 0], M[..., 1, 0] - M[..., 0, 1]),
+        dim=-1,
+    )
+    sin2 = 0.25 * (skew * skew).sum(-1)
+    # sqrt has an infinite derivative at 0: differentiate through a safe value there.
+    positive = sin2 > 0
+    sin = torch.where(positive, torch.sqrt(torch.where(positive, sin2, torch.ones_like(sin2))), 0.0)
+    return torch.atan2(sin, cos)
+
+
+def random_rotation(
+    n: Union[int, Sequence[int]] = (),
+    generator: Optional[torch.Generator] = None,
+    dtype: Optional[torch.dtype] = None,
+    device: Optional[Union[str, torch.device]] = None,
+) -> torch.Tensor:
+    """Rotations sampled uniformly (Haar measure) on SO(3), via roma.random_rotmat.
+
+    Args:
+        n: batch shape; an int n gives (n, 3, 3), () a single matrix.
+        generator: torch.Generator for reproducibility (must live on ``device``).
+        dtype: defaults to ``torch.get_default_dtype()``.
+        device: defaults to the current default device.
+    Returns:
+        (*n, 3, 3).
+    """
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    size = (n,) if isinstance(n, int) else tuple(n)
+    return roma.random_rotmat(size, dtype=dtype, device=device, generator=generator)
