@@ -122,7 +122,8 @@ def test_crop_intrinsics_equals_projection_then_crop(gen):
     torch.testing.assert_close(K_crop[:, 0, 0], K[:, 0, 0] * crop / size, atol=1e-12, rtol=0)
     # A 3D point on the bbox-centre ray lands on the crop centre.
     ray_point = unproject(center[:, None], torch.full((8, 1), 3.0, dtype=F64), K)
-    torch.testing.assert_close(project(ray_point, K_crop)[:, 0], torch.full((8, 2), crop / 2, dtype=F64), atol=1e-9, rtol=0)
+    crop_centre = torch.full((8, 2), crop / 2, dtype=F64)
+    torch.testing.assert_close(project(ray_point, K_crop)[:, 0], crop_centre, atol=1e-9, rtol=0)
 
 
 def test_perspose_eq3_literal_s_is_an_erratum():
@@ -133,7 +134,8 @@ def test_perspose_eq3_literal_s_is_an_erratum():
     corner = torch.tensor([[900.0, 500.0]], dtype=F64)
     # bbox corner -> r/2 + s b/2 = 128 + 312.5, far outside the 256-pixel crop
     torch.testing.assert_close(apply_homography(A_paper, corner), torch.full((1, 2), 440.5, dtype=F64))
-    torch.testing.assert_close(apply_homography(crop_transform(center, b, r), corner), torch.full((1, 2), 256.0, dtype=F64))
+    A = crop_transform(center, b, r)
+    torch.testing.assert_close(apply_homography(A, corner), torch.full((1, 2), 256.0, dtype=F64))
 
 
 @pytest.mark.parametrize("bad", [0.0, -12.5])
@@ -157,7 +159,8 @@ def test_cliff_bbox_info_hand_case():
     demo = cliff_bbox_info(center, b, (W, H), f, normalization="demo")
     torch.testing.assert_close(demo, torch.tensor([0.56, -0.42, 1.0], dtype=F64))
     # Eq. 6: the first two entries are tan(gamma) of the bbox-centre ray.
-    ray = unproject(center[None], torch.ones(1, dtype=F64), intrinsics(f, torch.tensor([W / 2, H / 2], dtype=F64)))
+    K = intrinsics(f, torch.tensor([W / 2, H / 2], dtype=F64))
+    ray = unproject(center[None], torch.ones(1, dtype=F64), K)
     torch.testing.assert_close(paper[:2], ray[0, :2])
     with pytest.raises(ValueError, match="'paper' or 'demo'"):
         cliff_bbox_info(center, b, (W, H), f, normalization="h36m")
@@ -210,10 +213,8 @@ def test_cam_crop_to_full_reproduces_the_weak_perspective_image(gen):
     """
     image_size, f, K, _, center, b = _cliff_scene(gen)
     r = 224.0
-    cam_crop = torch.cat(
-        (0.5 + 0.5 * torch.rand(6, 1, generator=gen, dtype=F64), 0.4 * torch.randn(6, 2, generator=gen, dtype=F64)),
-        dim=-1,
-    )
+    s = 0.5 + 0.5 * torch.rand(6, 1, generator=gen, dtype=F64)
+    cam_crop = torch.cat((s, 0.4 * torch.randn(6, 2, generator=gen, dtype=F64)), dim=-1)
     P = 0.5 * torch.randn(6, 17, 3, generator=gen, dtype=F64)
     planar = torch.cat((P[..., :2], torch.zeros_like(P[..., :1])), dim=-1)
     crop_px = 0.5 * r * (1.0 + cam_crop[:, None, :1] * (planar[..., :2] + cam_crop[:, None, 1:]))
@@ -278,10 +279,11 @@ def test_perspective_encoding_is_the_full_image_ray(gen):
     """PE of K_crop = A K at a cell = the full-image ray through A^-1 of that crop pixel."""
     K = _camera(2, gen)
     center = torch.tensor([[1200.0, 400.0], [300.0, 800.0]], dtype=F64)
-    K_crop = crop_intrinsics(K, center, torch.tensor([350.0, 500.0], dtype=F64), 256)
+    size = torch.tensor([350.0, 500.0], dtype=F64)
+    K_crop = crop_intrinsics(K, center, size, 256)
     pe = perspective_encoding(K_crop, 256, 256, 4)
     crop_uv = torch.tensor([[(9 + 0.5) * 4, (30 + 0.5) * 4]], dtype=F64).expand(2, 1, 2)
-    full_uv = apply_homography(torch.linalg.inv(crop_transform(center, torch.tensor([350.0, 500.0], dtype=F64), 256)), crop_uv)
+    full_uv = apply_homography(torch.linalg.inv(crop_transform(center, size, 256)), crop_uv)
     ray = unproject(full_uv, torch.ones(2, 1, dtype=F64), K)[:, 0]
     torch.testing.assert_close(pe[:, :, 30, 9], ray[:, :2], atol=1e-13, rtol=0)
 
@@ -302,7 +304,8 @@ def test_perspective_rotation_takes_the_bbox_ray_to_the_optical_axis(gen):
     torch.testing.assert_close(torch.linalg.det(R), torch.ones(10, dtype=F64), atol=1e-13, rtol=0)
     ray = unproject(center[:, None], torch.ones(10, 1, dtype=F64), K)[:, 0]
     r1 = ray / ray.norm(dim=-1, keepdim=True)
-    torch.testing.assert_close((R @ r1[..., None])[..., 0], torch.tensor([0.0, 0.0, 1.0], dtype=F64).expand(10, 3), atol=1e-13, rtol=0)
+    e_z = torch.tensor([0.0, 0.0, 1.0], dtype=F64).expand(10, 3)
+    torch.testing.assert_close((R @ r1[..., None])[..., 0], e_z, atol=1e-13, rtol=0)
     # Eq. 13-15 is the shortest arc (axis perpendicular to both rays): compare with scipy.
     for k in range(10):
         ref, _ = ScipyRotation.align_vectors([[0.0, 0.0, 1.0]], [r1[k].numpy()])
@@ -322,7 +325,8 @@ def test_perspective_rotation_centres_the_subject(gen):
 
 
 def test_perspective_rotation_centred_bbox_is_identity_without_nan():
-    K = intrinsics(torch.tensor([1000.0, 700.0], dtype=F64), torch.tensor([[960.0, 540.0], [320.0, 240.0]], dtype=F64))
+    pp = torch.tensor([[960.0, 540.0], [320.0, 240.0]], dtype=F64)
+    K = intrinsics(torch.tensor([1000.0, 700.0], dtype=F64), pp)
     center = K[:, :2, 2].clone().requires_grad_(True)
     R = perspective_rotation(K, center)
     torch.testing.assert_close(R, torch.eye(3, dtype=F64).expand(2, 3, 3), atol=0, rtol=0)
@@ -332,7 +336,8 @@ def test_perspective_rotation_centred_bbox_is_identity_without_nan():
     for k in range(2):
         dc = torch.zeros(2, 2, dtype=F64)
         dc[:, k] = h
-        fd = (perspective_rotation(K, center.detach() + dc) - perspective_rotation(K, center.detach() - dc)) / (2 * h)
+        c0 = center.detach()
+        fd = (perspective_rotation(K, c0 + dc) - perspective_rotation(K, c0 - dc)) / (2 * h)
         torch.testing.assert_close(J[torch.arange(2), :, :, torch.arange(2), k], fd, atol=1e-9, rtol=0)
     assert J.abs().max() > 1e-4
     # A tiny offset gives a tiny, finite rotation.
@@ -348,7 +353,8 @@ def test_perspective_homography_matches_rotated_projection(gen):
     R_pr = perspective_rotation(K, project(X, K).mean(dim=-2))
     for R in (R_general, R_pr):
         H = perspective_homography(K, R)
-        torch.testing.assert_close(apply_homography(H, project(X, K)), project(X @ R.mT, K), atol=1e-8, rtol=0)
+        warped = apply_homography(H, project(X, K))
+        torch.testing.assert_close(warped, project(X @ R.mT, K), atol=1e-8, rtol=0)
     c = torch.tensor([[1500.0, 200.0]], dtype=F64).expand(4, 2)
     H = perspective_homography(K, perspective_rotation(K, c))
     torch.testing.assert_close(apply_homography(H, c[:, None])[:, 0], K[:, :2, 2], atol=1e-9, rtol=0)

@@ -41,7 +41,8 @@ def _randn(*shape: int, gen: torch.Generator) -> torch.Tensor:
 def _assert_rotation(R: torch.Tensor, atol: float = 1e-12) -> None:
     eye = torch.eye(3, dtype=R.dtype).expand_as(R)
     torch.testing.assert_close(R.mT @ R, eye, atol=atol, rtol=0)
-    torch.testing.assert_close(torch.linalg.det(R), torch.ones(R.shape[:-2], dtype=R.dtype), atol=atol, rtol=0)
+    one = torch.ones(R.shape[:-2], dtype=R.dtype)
+    torch.testing.assert_close(torch.linalg.det(R), one, atol=atol, rtol=0)
 
 
 # ----------------------------------------------------------------------------- 6D (PRoM Eq. 2)
@@ -191,7 +192,8 @@ def test_svd_orthogonalize_improper_is_paper_uvt(gen):
     det = torch.linalg.det(svd_orthogonalize(M, proper=False))
     torch.testing.assert_close(det, torch.sign(torch.linalg.det(M)), atol=1e-12, rtol=0)
     pos = torch.linalg.det(M) > 0
-    torch.testing.assert_close(svd_orthogonalize(M, proper=False)[pos], svd_orthogonalize(M)[pos], atol=1e-12, rtol=0)
+    improper, proper = svd_orthogonalize(M, proper=False), svd_orthogonalize(M)
+    torch.testing.assert_close(improper[pos], proper[pos], atol=1e-12, rtol=0)
 
 
 def test_orthogonalize_dispatch(gen):
@@ -241,8 +243,9 @@ def test_quaternion_order_hand_case():
     """90 deg about z: (x, y, z, w) = (0, 0, sin 45, cos 45) in roma's XYZW order."""
     h = math.sqrt(0.5)
     Rz = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=F64)
-    torch.testing.assert_close(matrix_to_quaternion(Rz), torch.tensor([0, 0, h, h], dtype=F64), atol=1e-15, rtol=0)
-    torch.testing.assert_close(quaternion_to_matrix(torch.tensor([0, 0, 2 * h, 2 * h], dtype=F64)), Rz, atol=1e-15, rtol=0)
+    q = torch.tensor([0, 0, h, h], dtype=F64)
+    torch.testing.assert_close(matrix_to_quaternion(Rz), q, atol=1e-15, rtol=0)
+    torch.testing.assert_close(quaternion_to_matrix(2 * q), Rz, atol=1e-15, rtol=0)  # normalised
 
 
 def _elementary(axis: str, a: float) -> np.ndarray:
@@ -258,9 +261,11 @@ def test_euler_intrinsic_extrinsic_hand_products():
     a, b, c = 0.3, -0.5, 1.1
     ang = torch.tensor([a, b, c], dtype=F64)
     Rx, Ry, Rz = _elementary("x", a), _elementary("y", b), _elementary("z", c)
-    torch.testing.assert_close(euler_to_matrix(ang, "XYZ"), torch.from_numpy(Rx @ Ry @ Rz), atol=1e-15, rtol=0)
-    torch.testing.assert_close(euler_to_matrix(ang, "xyz"), torch.from_numpy(Rz @ Ry @ Rx), atol=1e-15, rtol=0)
-    torch.testing.assert_close(euler_to_matrix(torch.rad2deg(ang), "XYZ", degrees=True), euler_to_matrix(ang, "XYZ"))
+    intrinsic, extrinsic = torch.from_numpy(Rx @ Ry @ Rz), torch.from_numpy(Rz @ Ry @ Rx)
+    torch.testing.assert_close(euler_to_matrix(ang, "XYZ"), intrinsic, atol=1e-15, rtol=0)
+    torch.testing.assert_close(euler_to_matrix(ang, "xyz"), extrinsic, atol=1e-15, rtol=0)
+    in_degrees = euler_to_matrix(torch.rad2deg(ang), "XYZ", degrees=True)
+    torch.testing.assert_close(in_degrees, intrinsic, atol=1e-15, rtol=0)
 
 
 @pytest.mark.parametrize("convention", ["XYZ", "xyz", "ZYX", "zxz", "YXZ"])

@@ -10,6 +10,7 @@ result, and a rerun with the same parameters finds the stored result and resumes
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -157,6 +158,18 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
     return sha + ("+dirty" if dirty else "")
 
 
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    """SHA-256 (12 hex digits) of the package's own source files: part of every result's identity,
+    so a stored result is never reused after the code that computed it changed (even uncommitted)."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def provenance(ctx: RunContext, data_source: str, **extra: Any) -> dict[str, Any]:
     """The record attached to every result: where the numbers came from and how to reproduce them."""
     device_name = (torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda"
@@ -167,6 +180,7 @@ def provenance(ctx: RunContext, data_source: str, **extra: Any) -> dict[str, Any
         "device_name": device_name,
         "posebook_version": __version__,
         "git_commit": git_commit(),
+        "source_hash": source_hash(),
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -263,5 +277,5 @@ __all__ = [
     "ENV_CACHE_DIR", "ENV_CMU_DIR", "ENV_DATA_ROOT", "ENV_RESULTS_DIR", "ENV_SMPL_DIR",
     "PROFILES", "Profile", "ResultStore", "RunContext", "StoredResult", "atomic_write_bytes",
     "atomic_write_text", "default_results_dir", "get_profile", "git_commit", "make_context",
-    "params_key", "provenance", "resolve_device", "seed_everything",
+    "params_key", "provenance", "resolve_device", "seed_everything", "source_hash",
 ]

@@ -181,7 +181,10 @@ class AnnyBody(torch.nn.Module):
     Args:
         rig, topology: anny rig and topology names.
         y_up: express inputs and outputs in the y-up frame (default) or anny's native z-up one.
-        skinning_method: anny's skinning (None: ``warp_lbs`` if NVIDIA Warp imports, else ``lbs``).
+        skinning_method: anny's skinning. Default "lbs" (plain torch): on the CPU it is as fast
+            as "warp_lbs" here (B=256: 0.8 s vs 0.6 s on a loaded 2-core machine), and it does not
+            initialise NVIDIA Warp, whose start-up banner and CUDA-driver warning would otherwise
+            land in every notebook's output.
         device, dtype: where the model lives (``.to()`` works as for any module).
     """
 
@@ -191,7 +194,7 @@ class AnnyBody(torch.nn.Module):
         topology: str = "anny",
         *,
         y_up: bool = True,
-        skinning_method: Literal["lbs", "warp_lbs", "dqs"] | None = None,
+        skinning_method: Literal["lbs", "warp_lbs", "dqs"] = "lbs",
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:

@@ -75,11 +75,12 @@ METRES_PER_INCH = 0.0254
 _DTYPE = torch.float64
 _BONE_DOFS = ("rx", "ry", "rz")
 _ROOT_DOFS = ("tx", "ty", "tz", "rx", "ry", "rz")
-_BVH_CHANNELS = {
-    f"{axis}{kind}": (kind, axis)
-    for axis in "XYZ"
-    for kind in ("position", "rotation")
-}
+_BVH_CHANNELS = {f"{axis}{kind}": (kind, axis) for axis in "XYZ" for kind in ("position", "rotation")}
+
+
+def _channel(name: str) -> str:
+    """BVH channel names are matched case-insensitively: 'XROTATION' -> 'Xrotation'."""
+    return name[:1].upper() + name[1:].lower()
 
 
 class MocapFormatError(ValueError):
@@ -841,7 +842,7 @@ def load_bvh(path: str | os.PathLike, scale: float | None = None) -> Motion:
     nodes = _parse_bvh_hierarchy(tokens, path, motion_line)
 
     header: dict[str, tuple[str, int]] = {}
-    data_start = len(lines)
+    data_start = len(lines) + 1  # no frame lines at all
     for number in range(motion_line + 1, len(lines) + 1):
         raw = lines[number - 1].strip()
         if not raw:
@@ -883,7 +884,7 @@ def load_bvh(path: str | os.PathLike, scale: float | None = None) -> Motion:
     for k, node in enumerate(nodes):
         rot_columns, axes = [], ""
         for name in node["channels"]:
-            kind, axis = _BVH_CHANNELS[name.capitalize()[0] + name[1:].lower()]
+            kind, axis = _BVH_CHANNELS[_channel(name)]
             if kind == "position":
                 if k != 0:
                     raise MocapFormatError(path, node["channels_line"], f"position channel {name} on non-root joint {node['name']!r}; only the ROOT may translate")
@@ -930,6 +931,7 @@ def load_bvh(path: str | os.PathLike, scale: float | None = None) -> Motion:
 def _bvh_values_by_line(lines: list[str], start: int, n_frames: int, n_columns: int, path: Path) -> np.ndarray:
     """Frame lines one by one; raises MocapFormatError naming the first bad line."""
     rows = []
+    last = start - 1  # the last line read: the Frame Time line until a frame line comes
     for number in range(start, len(lines) + 1):
         words = lines[number - 1].split()
         if not words:
@@ -938,13 +940,14 @@ def _bvh_values_by_line(lines: list[str], start: int, n_frames: int, n_columns: 
             raise MocapFormatError(path, number, f"more frame lines than 'Frames: {n_frames}'; expected {n_frames}")
         if len(words) != n_columns:
             raise MocapFormatError(path, number, f"frame line has {len(words)} values; expected {n_columns} (one per channel)")
+        last = number
         try:
             rows.append([float(word) for word in words])
         except ValueError:
             bad = next(word for word in words if not _is_float(word))
             raise MocapFormatError(path, number, f"non-numeric value {bad!r}; expected {n_columns} numbers") from None
     if len(rows) < n_frames:
-        raise MocapFormatError(path, len(lines), f"file ends after {len(rows)} frame lines; expected 'Frames: {n_frames}'")
+        raise MocapFormatError(path, last, f"file ends after {len(rows)} frame lines; expected 'Frames: {n_frames}'")
     return np.array(rows, dtype=np.float64).reshape(n_frames, n_columns)
 
 
@@ -988,7 +991,7 @@ def _parse_bvh_hierarchy(tokens: list[tuple[str, int]], path: Path, motion_line:
                 raise MocapFormatError(path, number, f"CHANNELS count {count_token!r}; expected an integer")
             names = [take(f"{count_token} channel names") for _ in range(int(count_token))]
             for channel, number in names:
-                if channel.capitalize()[0] + channel[1:].lower() not in _BVH_CHANNELS:
+                if _channel(channel) not in _BVH_CHANNELS:
                     raise MocapFormatError(
                         path, number, f"unknown channel {channel!r}; expected X/Y/Z + position/rotation, e.g. Zrotation"
                     )

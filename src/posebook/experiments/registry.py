@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from posebook.runs import ResultStore, RunContext, StoredResult, make_context, provenance
+from posebook.runs import ResultStore, RunContext, StoredResult, make_context, provenance, source_hash
 
 
 @dataclass
@@ -94,14 +94,15 @@ def run_experiment(name: str, *, profile: str = "quick", device: str | None = No
                    **params: Any) -> StoredResult:
     """Run (or, with ``resume``, reload) one experiment and store its table with provenance.
 
-    The stored result is keyed by the experiment parameters plus profile, seed, device type and
-    data paths, so a batch interrupted half-way reruns only what is missing.
+    The stored result is keyed by the experiment parameters plus profile, seed, device type, data
+    paths and the hash of the package's source, so a batch interrupted half-way reruns only what
+    is missing, and nothing computed by older code is ever reused.
     """
     exp = get_experiment(name)
     merged = exp.validate(params)
     ctx = make_context(profile, device=device, seed=seed, data_root=data_root, cmu_dir=cmu_dir)
     store = ResultStore(Path(out)) if out is not None else ResultStore()
-    key = {**merged, **ctx.describe(), "device": ctx.device.type}
+    key = {**merged, **ctx.describe(), "device": ctx.device.type, "source_hash": source_hash()}
     if resume and store.exists(name, key):
         return store.load(name, key)
     result = exp.func(ctx, **merged)

@@ -17,8 +17,7 @@ Conventions used throughout this module:
 
 from __future__ import annotations
 
-import math
-from typing import Literal, Optional, Sequence, Union
+from typing import Literal, Sequence, Union
 
 import roma
 import torch
