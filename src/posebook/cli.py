@@ -80,6 +80,9 @@ def _cmd_book(args: argparse.Namespace) -> int:
     # Run Jupyter Book with this interpreter, so its kernel sees this environment's posebook.
     cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
            "build", str(root), "--all"]
+    if not args.lenient:
+        # A warning (a broken reference, a notebook writing to stderr) fails the build.
+        cmd += ["--warningiserror", "--nitpick", "--keep-going"]
     return subprocess.run(cmd, check=False).returncode
 
 
@@ -111,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     book = sub.add_parser("book", help="build the HTML book with Jupyter Book (executes the notebooks)")
     book.add_argument("--path", default=None, help="repository root (default: found from the current directory)")
+    book.add_argument("--lenient", action="store_true", help="do not turn Sphinx warnings into errors")
     book.set_defaults(func=_cmd_book)
     return parser
 

@@ -56,16 +56,16 @@ Neck                      [-20, 30]        [-15, 15]     [-30, 30]
 Neck1                     [-15, 20]        [-10, 10]     [-20, 20]
 Head                      [-20, 20]        [-15, 15]     [-30, 30]
 LeftShoulder (clavicle)   [-10, 10]        [-10, 20]     [-15, 15]
-LeftArm (shoulder)        [-150, 50]       [-30, 90]     [-70, 60]
+LeftArm (shoulder)        [-150, 50]       [-30, 85]     [-70, 60]
 LeftForeArm (elbow)       [-150, 0]        fixed         [-60, 60]
 LeftHand (wrist)          [-40, 40]        [-25, 25]     [-10, 10]
 LThumb, fingers           [-20, 20]        fixed         fixed
 ========================  ===============  ============  ============
 
 (x hip: flexion 120 / extension 30; knee: flexion 0..150 only; ankle: dorsiflexion 30 /
-plantarflexion 50; shoulder: flexion 150 / extension 50, abduction to 90 (higher arms come
-from flexion), internal 70 / external 60; elbow: flexion 0..150.) Every middle (z) range lies
-inside (-90, 90), so the XZY decomposition of a sampled rotation is unique and
+plantarflexion 50; shoulder: flexion 150 / extension 50, abduction to 85 (higher arms come
+from flexion; 90 would be the XZY gimbal lock), internal 70 / external 60; elbow: flexion 0..150.) Every middle (z) range lies
+strictly inside (-90, 90), so the XZY decomposition of a sampled rotation is unique and
 :func:`rotations_to_angles` recovers the sampled angles.
 
 **Families** (:data:`FAMILIES`): "stand", "walk" and "run" (a gait cycle at a sampled phase:
@@ -136,7 +136,7 @@ JOINT_LIMITS_DEG: dict[str, tuple[tuple[float, float], ...]] = {
     "Neck1": ((-15, 20), (-10, 10), (-20, 20)),
     "Head": ((-20, 20), (-15, 15), (-30, 30)),
     "LeftShoulder": ((-10, 10), (-10, 20), (-15, 15)),
-    "LeftArm": ((-150, 50), (-30, 90), (-70, 60)),
+    "LeftArm": ((-150, 50), (-30, 85), (-70, 60)),
     "LeftForeArm": ((-150, 0), _FIXED, (-60, 60)),
     "LeftHand": ((-40, 40), (-25, 25), (-10, 10)),
     "LThumb": ((-20, 20), _FIXED, _FIXED),
@@ -192,7 +192,7 @@ def _limits_cpu() -> torch.Tensor:
     for j, name in enumerate(BONE_NAMES):
         if _is_right(name):
             (xl, xh), (zl, zh), (yl, yh) = JOINT_LIMITS_DEG[BONE_NAMES[_MIRROR[j]]]
-            out[j] = torch.tensor([[xl, xh], [-zh, -zl], [-yh, -yl]], dtype=torch.float64)
+            out[j] = torch.tensor([[xl, xh], [-zh, -zl], [-yh, -yl]], dtype=torch.float64) + 0.0  # no -0.0
         else:
             out[j] = torch.tensor(JOINT_LIMITS_DEG[name], dtype=torch.float64)
     return out
@@ -389,7 +389,7 @@ def _reach(a: torch.Tensor, d: _Draw) -> float:
     lean = d.u(-5, 25)
     _put(a, "Hips", x=lean, y=d.n(8.0))
     _legs(a, d.n(5.0), d.n(5.0), d.u(0, 20), d.u(0, 20), lean, d, abd=(d.u(-3, 15), d.u(-3, 15)))
-    _arms(a, d.u(-30, 150), d.u(-30, 150), d.u(-10, 90), d.u(-10, 90), d.u(0, 120), d.u(0, 120),
+    _arms(a, d.u(-30, 150), d.u(-30, 150), d.u(-10, 85), d.u(-10, 85), d.u(0, 120), d.u(0, 120),
           d.u(-50, 40), d.u(-50, 40))
     _put(a, "LowerBack", x=d.u(-10, 20), z=d.n(8.0), y=d.n(8.0))
     _put(a, "Spine1", y=d.u(-15, 15))
