@@ -156,13 +156,14 @@ def test_frame_counts_from_readme(clip, name):
 def test_skeleton_names_order_and_units(cmu_dir):
     skel = mocap.load_asf(cmu_dir / "02.asf")
     readme = (
-        "root, lhipjoint, lfemur, ltibia, lfoot, ltoes, rhipjoint, rfemur, rtibia, rfoot, rtoes, lowerback, "
-        "upperback, thorax, lowerneck, upperneck, head, lclavicle, lhumerus, lradius, lwrist, lhand, lfingers, "
-        "lthumb, rclavicle, rhumerus, rradius, rwrist, rhand, rfingers, rthumb"
+        "root, lhipjoint, lfemur, ltibia, lfoot, ltoes, rhipjoint, rfemur, rtibia, rfoot, rtoes, "
+        "lowerback, upperback, thorax, lowerneck, upperneck, head, lclavicle, lhumerus, lradius, "
+        "lwrist, lhand, lfingers, lthumb, rclavicle, rhumerus, rradius, rwrist, rhand, rfingers, rthumb"
     ).split(", ")
     assert skel.names == readme
     assert skel.parents[skel.index("lfemur")] == skel.index("lhipjoint")
-    assert [skel.names[c] for c in skel.children(skel.index("thorax"))] == ["lowerneck", "lclavicle", "rclavicle"]
+    thorax_children = [skel.names[c] for c in skel.children(skel.index("thorax"))]
+    assert thorax_children == ["lowerneck", "lclavicle", "rclavicle"]
     assert skel.scale == pytest.approx(CMU_FAQ_SCALE, rel=1e-12)
     assert skel.dofs[0] == ("tx", "ty", "tz", "rx", "ry", "rz")
     assert skel.dofs[skel.index("lhipjoint")] == ()
@@ -219,7 +220,8 @@ def test_joint_tree_reproduces_positions_with_kinematics_fk(clip):
     torch.testing.assert_close(joints[:, tree.joint_index], motion.positions, rtol=0, atol=1e-10)
     # The joint convention on the bone-end skeleton itself is a different (wrong) FK: the two
     # conventions really differ on this data.
-    naive, _ = forward_kinematics(motion.local_rotations, motion.skeleton.offsets, motion.skeleton.parents, motion.root_translation)
+    skel = motion.skeleton
+    naive, _ = forward_kinematics(motion.local_rotations, skel.offsets, skel.parents, motion.root_translation)
     assert (naive - motion.positions).abs().max() > 0.05
     torch.testing.assert_close(motion.global_rotations, relative_to_global_loop(motion))
 
@@ -248,9 +250,8 @@ def test_amc_to_bvh_round_trip(tmp_path, clip, name):
     assert back.num_frames == motion.num_frames and back.fps == 120.0
     assert (back.positions[:, index] - motion.positions).abs().max() < 1e-6
     # the BVH's own joints are the bone starts: lfemur's BVH joint sits at the hip (end of lhipjoint)
-    torch.testing.assert_close(
-        back.positions[:, back.skeleton.index("lfemur")], motion.positions[:, skel.index("lhipjoint")], rtol=0, atol=1e-6
-    )
+    hip_in_bvh = back.positions[:, back.skeleton.index("lfemur")]
+    torch.testing.assert_close(hip_in_bvh, motion.positions[:, skel.index("lhipjoint")], rtol=0, atol=1e-6)
 
 
 def test_amc_line_reader_matches_fast_reader(tmp_path, cmu_dir, clip):
@@ -411,7 +412,8 @@ def test_amc_line_endings_and_missing_final_newline(leg, tmp_path, newline):
     reference = mocap.load_amc(write(tmp_path, "lf.amc", "\n".join(AMC_LINES) + "\n"), leg)
     other = mocap.load_amc(write(tmp_path, "other.amc", "\n".join(AMC_LINES), newline), leg)
     torch.testing.assert_close(other.positions, reference.positions, rtol=0, atol=0)
-    crlf_asf = mocap.load_asf(write(tmp_path, "crlf.asf", ASF.format(length=1.0, thigh_dofs="rx rz"), newline))
+    asf_text = ASF.format(length=1.0, thigh_dofs="rx rz")
+    crlf_asf = mocap.load_asf(write(tmp_path, "crlf.asf", asf_text, newline))
     torch.testing.assert_close(crlf_asf.offsets, leg.offsets, rtol=0, atol=0)
 
 
@@ -481,6 +483,16 @@ def test_asf_limits_must_match_dofs(tmp_path):
     check_error(excinfo, path, 30, "2 limits for 1 dofs")
 
 
+def test_asf_bone_listed_before_its_parent(tmp_path, leg):
+    """Joints are reordered parents-first; the skeleton is otherwise the same."""
+    blocks = re.findall(r"  begin\n.*?  end\n", ASF, flags=re.S)
+    text = ASF.replace(blocks[1] + blocks[2], blocks[2] + blocks[1]).format(length=1.0, thigh_dofs="rx rz")
+    assert text.index("name shin") < text.index("name thigh")
+    swapped = mocap.load_asf(write(tmp_path, "swapped.asf", text))
+    assert swapped.names == leg.names and swapped.parents == leg.parents
+    torch.testing.assert_close(swapped.offsets, leg.offsets)
+
+
 def test_asf_without_units_needs_scale(tmp_path):
     path = write(tmp_path, "nounits.asf", ASF.replace("  length {length}\n", "").format(thigh_dofs="rx rz"))
     with pytest.raises(MocapFormatError, match="scale="):
@@ -502,7 +514,8 @@ def test_dof_subset_order_follows_asf(tmp_path):
 @pytest.mark.parametrize("convention", ["xyz", "zyx", "yzx", "XYZ", "ZYX", "ZXY", "YXZ", "XZY", "xzy"])
 def test_euler_helper_matches_roma(convention):
     angles = torch.tensor([[10.0, -35.0, 120.0], [170.0, 89.0, -60.0]], dtype=torch.float64)
-    torch.testing.assert_close(mocap._euler(angles, convention, degrees=True), roma.euler_to_rotmat(convention, angles, degrees=True))
+    expected = roma.euler_to_rotmat(convention, angles, degrees=True)
+    torch.testing.assert_close(mocap._euler(angles, convention, degrees=True), expected)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -583,7 +596,8 @@ def test_bvh_write_read_round_trip(tmp_path):
         path = tmp_path / f"out_{convention}.bvh"
         mocap.save_bvh(motion, path, convention=convention)
         back = mocap.load_bvh(path)
-        index = [back.skeleton.index(bvh_point(motion.skeleton, j)) for j in range(motion.skeleton.num_joints)]
+        skel = motion.skeleton
+        index = [back.skeleton.index(bvh_point(skel, j)) for j in range(skel.num_joints)]
         torch.testing.assert_close(back.positions[:, index], motion.positions, rtol=0, atol=1e-9)
         assert back.fps == 30.0
 
@@ -592,14 +606,22 @@ BVH_LINES = BVH.splitlines()
 MOTION_ROW = len(BVH_LINES) - 1  # 1-based line of the second frame
 
 
+def with_row(lines: list[str], row: str) -> list[str]:
+    return lines[: MOTION_ROW - 1] + [row] + lines[MOTION_ROW:]
+
+
 @pytest.mark.parametrize(
     ("edit", "line", "words"),
     [
         (lambda ls: ls[:-1], len(BVH_LINES) - 1, ["ends after 2 frame lines", "Frames: 3"]),
-        (lambda ls: ls[: MOTION_ROW - 1] + [ls[MOTION_ROW - 1] + " 7"] + ls[MOTION_ROW:], MOTION_ROW, ["13 values", "expected 12"]),
-        (lambda ls: ls[: MOTION_ROW - 1] + [ls[MOTION_ROW - 1].replace("-20", "x")] + ls[MOTION_ROW:], MOTION_ROW, ["non-numeric", "'x'"]),
+        (lambda ls: with_row(ls, ls[MOTION_ROW - 1] + " 7"), MOTION_ROW, ["13 values", "expected 12"]),
+        (lambda ls: with_row(ls, ls[MOTION_ROW - 1].replace("-20", "x")), MOTION_ROW, ["non-numeric", "'x'"]),
         (lambda ls: ls + ["1 2 3 4 5 6 7 8 9 10 11 12"], len(BVH_LINES) + 1, ["more frame lines"]),
-        (lambda ls: [l.replace("Yrotation Xrotation Zrotation", "Yrotation Xrotation Wrotation") for l in ls], 9, ["unknown channel"]),
+        (
+            lambda ls: [x.replace("Xrotation Zrotation", "Xrotation Wrotation") for x in ls],
+            9,
+            ["unknown channel", "Wrotation"],
+        ),
         (lambda ls: ls[:6] + ls[7:], 7, ["expected '{'"]),
     ],
 )

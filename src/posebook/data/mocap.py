@@ -50,6 +50,7 @@ import roma
 import torch
 
 from posebook.body.kinematics import relative_to_global, validate_parents
+from posebook.runs import ENV_CMU_DIR
 
 __all__ = [
     "MocapFormatError",
@@ -70,7 +71,7 @@ __all__ = [
     "METRES_PER_INCH",
 ]
 
-CMU_DIR_ENV = "POSEBOOK_CMU_DIR"
+CMU_DIR_ENV = ENV_CMU_DIR  # defined once, in posebook.runs
 METRES_PER_INCH = 0.0254
 _DTYPE = torch.float64
 _BONE_DOFS = ("rx", "ry", "rz")
@@ -114,7 +115,7 @@ class Skeleton:
         directions: (J, 3) unit bone directions in world axes (zero for the root and zero-length
             bones).
         lengths: (J,) bone lengths, metres (0 for the root).
-        limits: (J,) per dof ``(low, high)`` in degrees as written in the ASF; ``()`` otherwise.
+        limits: (J,) per dof ``(low, high)`` as written in the ASF (its angle unit); ``()`` otherwise.
         scale: metres per file length unit that was applied.
         angle_unit: ``"deg"`` or ``"rad"``, the unit of the file's angles.
         source: the file the skeleton was read from.
@@ -1094,7 +1095,13 @@ def _parse_bvh_hierarchy(tokens: list[tuple[str, int]], path: Path, motion_line:
             stack.append(len(nodes) - 1)
         elif keyword == "END":
             expect("Site")
-            nodes.append(open_node(f"{nodes[stack[-1]]['name']}_end", stack[-1], True, number))
+            name = f"{nodes[stack[-1]]['name']}_end"
+            taken = {node["name"] for node in nodes}
+            suffix = 2
+            while name in taken:  # a second End Site under the same joint
+                name = f"{nodes[stack[-1]]['name']}_end{suffix}"
+                suffix += 1
+            nodes.append(open_node(name, stack[-1], True, number))
             expect("}")
         elif keyword == "}":
             stack.pop()

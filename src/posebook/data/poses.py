@@ -8,8 +8,11 @@ from a ``torch.Generator`` and without per-sample Python loops.
 **Anatomical angles.** Every bone j carries three Euler angles ``(a_x, a_z, a_y)`` in degrees,
 composed as ``L_j = Rx(a_x) Rz(a_z) Ry(a_y)`` (roma intrinsic ``"XZY"``: flexion first, then
 ab/adduction about the flexed axis, then twist about the bone's own long axis). The axes are the
-body axes of the y-up model frame, attached to the parent bone as it stands in the **neutral
-pose**: x = the subject's left, y = up, z = front. The neutral pose is the anatomical standing
+joint frame ``B_j``, attached to the parent bone as it stands in the **neutral pose**: the body
+axes of the y-up model frame (x = the subject's left, y = up, z = front), except for the arm
+bones (upper arm, forearm, hand, fingers), whose frame is tilted 10 deg about z like the hanging
+arm, so that y is the bone's long axis in the neutral pose (twist does not swing the bone). The
+neutral pose is the anatomical standing
 position (legs straight and vertical, arms hanging 10 deg out from the trunk with straight
 elbows, spine and head as in Anny's rest pose), NOT Anny's rest A-pose, whose knees are bent
 ~9 deg and elbows ~41 deg: with angles measured from the neutral pose, "knee flexion >= 0" means
@@ -18,10 +21,10 @@ thighs, shins, upper arms and forearms by the minimal rotation taking the rest b
 (:data:`REST_DIRECTIONS`, from Anny's mean phenotype) onto the neutral direction; other bones
 follow their parent rigidly. With ``N_j`` the neutral global rotation of bone j,
 
-    R_j = N_pa(j)^T L_j N_j        (relative rotation fed to AnnyBody; R_0 = L_0 at the root)
+    R_j = N_pa(j)^T B_j L_j B_j^T N_j   (relative rotation fed to AnnyBody; R_0 = L_0 at the root)
 
 so that all-zero angles give the neutral pose, and the anatomical global rotations obey
-``A_j = A_pa(j) L_j`` with ``G_j = A_j N_j`` (``G``: AnnyBody's global rotations).
+``A_j = A_pa(j) B_j L_j B_j^T`` with ``G_j = A_j N_j`` (``G``: AnnyBody's global rotations).
 
 Sign conventions (left side; a bone hanging down, or pointing up for the spine and neck):
 
@@ -86,6 +89,8 @@ import pandas as pd
 import roma
 import torch
 
+from posebook.body.joints import ANNY_CMU_MB, ANNY_CMU_MB_PARENTS
+
 __all__ = [
     "BONE_NAMES",
     "PARENTS",
@@ -97,23 +102,16 @@ __all__ = [
     "limits",
     "limits_table",
     "neutral_rotations",
+    "joint_frames",
     "angles_to_rotations",
     "rotations_to_angles",
     "sample_angles",
     "sample_poses",
 ]
 
-#: Bones of Anny's ``cmu_mb`` rig in model order (``AnnyBody().joint_names``).
-BONE_NAMES: tuple[str, ...] = (
-    "Hips", "LHipJoint", "LeftUpLeg", "LeftLeg", "LeftFoot", "LeftToeBase", "LowerBack", "Spine",
-    "Spine1", "LeftShoulder", "LeftArm", "LeftForeArm", "LeftHand", "LThumb", "LeftFingerBase",
-    "LeftHandFinger1", "Neck", "Neck1", "Head", "RightShoulder", "RightArm", "RightForeArm",
-    "RightHand", "RThumb", "RightFingerBase", "RightHandFinger1", "RHipJoint", "RightUpLeg",
-    "RightLeg", "RightFoot", "RightToeBase",
-)  # fmt: skip
-#: Parent of each bone (``AnnyBody().parents``).
-PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 10, 11, 12, 12, 14, 8, 16, 17, 8,
-                            19, 20, 21, 22, 22, 24, 0, 26, 27, 28, 29)
+#: Bones of Anny's ``cmu_mb`` rig in model order (``AnnyBody().joint_names``) and their parents.
+BONE_NAMES: tuple[str, ...] = ANNY_CMU_MB
+PARENTS: tuple[int, ...] = ANNY_CMU_MB_PARENTS
 
 FAMILIES: tuple[str, ...] = ("stand", "walk", "run", "reach", "squat", "kick", "sit")
 
@@ -146,12 +144,13 @@ JOINT_LIMITS_DEG: dict[str, tuple[tuple[float, float], ...]] = {
 
 #: Rest (A-pose) directions of the bones the neutral pose re-orients, left side, y-up model
 #: frame, Anny cmu_mb at the mean phenotype (0.5 everywhere); unit vectors from the bone's head
-#: to the head of its child. Other phenotypes differ by up to ~2 deg (tests check the values).
+#: to the head of its child (the joint positions; Anny's bone tails point up to 0.5 deg away).
+#: Other phenotypes differ by up to ~2 deg (tests check the values).
 REST_DIRECTIONS: dict[str, tuple[float, float, float]] = {
-    "LeftUpLeg": (0.07731, -0.99417, 0.07515),
-    "LeftLeg": (0.09660, -0.99230, -0.07751),
-    "LeftArm": (0.67265, -0.73841, 0.04793),
-    "LeftForeArm": (0.51250, -0.51303, 0.68858),
+    "LeftUpLeg": (0.08455, -0.99301, 0.08232),
+    "LeftLeg": (0.10330, -0.99055, -0.09024),
+    "LeftArm": (0.66485, -0.74680, 0.01620),
+    "LeftForeArm": (0.51143, -0.50692, 0.69388),
 }
 _ARM_OUT = math.radians(10.0)
 #: Neutral (anatomical standing) directions of the same bones, left side.
@@ -247,6 +246,31 @@ def _neutral_cpu() -> torch.Tensor:
     return N
 
 
+_TILTED = ("LeftArm", "LeftForeArm", "LeftHand", "LThumb", "LeftFingerBase", "LeftHandFinger1")
+
+
+@functools.lru_cache(maxsize=8)
+def _frames_cpu() -> torch.Tensor:
+    B = torch.eye(3, dtype=torch.float64).repeat(len(BONE_NAMES), 1, 1)
+    for j, name in enumerate(BONE_NAMES):
+        left = _mirror_name(name) if _is_right(name) else name
+        if left in _TILTED:
+            sign = -1.0 if _is_right(name) else 1.0
+            B[j] = roma.rotvec_to_rotmat(torch.tensor([0.0, 0.0, sign * _ARM_OUT], dtype=torch.float64))
+    return B
+
+
+def joint_frames(dtype: torch.dtype = torch.float64,
+                 device: torch.device | str | None = None) -> torch.Tensor:
+    """Joint frames ``B_j`` in which the anatomical angles act (module docstring).
+
+    Returns:
+        (31, 3, 3): the identity, or for the arm bones a 10 deg tilt about z (outwards), so that
+        ``B_j e_y`` is the bone's neutral direction and ``B_j e_x`` its flexion (hinge) axis.
+    """
+    return _frames_cpu().to(dtype=dtype, device=device)
+
+
 def neutral_rotations(dtype: torch.dtype = torch.float64,
                       device: torch.device | str | None = None) -> torch.Tensor:
     """Global rotations ``N_j`` of the neutral (anatomical standing) pose w.r.t. Anny's rest pose.
@@ -259,7 +283,7 @@ def neutral_rotations(dtype: torch.dtype = torch.float64,
 
 
 def angles_to_rotations(angles: torch.Tensor) -> torch.Tensor:
-    """Anatomical angles -> AnnyBody relative rotations, ``R_j = N_pa(j)^T L_j N_j``.
+    """Anatomical angles -> AnnyBody relative rotations, ``R_j = N_pa(j)^T B_j L_j B_j^T N_j``.
 
     Args:
         angles: (..., 31, 3) degrees ``(a_x, a_z, a_y)`` per bone, ``L_j = Rx Rz Ry``.
@@ -272,12 +296,13 @@ def angles_to_rotations(angles: torch.Tensor) -> torch.Tensor:
                          f"got {tuple(angles.shape)}")
     L = roma.euler_to_rotmat(EULER_CONVENTION, angles, degrees=True)
     N = neutral_rotations(dtype=angles.dtype, device=angles.device)
+    B = joint_frames(dtype=angles.dtype, device=angles.device)
     N_parent = torch.cat([torch.eye(3, dtype=N.dtype, device=N.device)[None], N[list(PARENTS[1:])]])
-    return N_parent.transpose(-1, -2) @ L @ N
+    return (N_parent.transpose(-1, -2) @ B) @ L @ (B.transpose(-1, -2) @ N)
 
 
 def rotations_to_angles(rotations: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`angles_to_rotations`: ``L_j = N_pa(j) R_j N_j^T`` -> XZY Euler angles.
+    """Inverse of :func:`angles_to_rotations`: ``L_j = B_j^T N_pa(j) R_j N_j^T B_j`` -> XZY angles.
 
     Args:
         rotations: (..., 31, 3, 3) AnnyBody relative rotations.
@@ -287,8 +312,9 @@ def rotations_to_angles(rotations: torch.Tensor) -> torch.Tensor:
     if rotations.shape[-3:] != (len(BONE_NAMES), 3, 3):
         raise ValueError(f"rotations must have shape (..., {len(BONE_NAMES)}, 3, 3); got {tuple(rotations.shape)}")
     N = neutral_rotations(dtype=rotations.dtype, device=rotations.device)
+    B = joint_frames(dtype=rotations.dtype, device=rotations.device)
     N_parent = torch.cat([torch.eye(3, dtype=N.dtype, device=N.device)[None], N[list(PARENTS[1:])]])
-    L = N_parent @ rotations @ N.transpose(-1, -2)
+    L = (B.transpose(-1, -2) @ N_parent) @ rotations @ (N.transpose(-1, -2) @ B)
     return roma.rotmat_to_euler(EULER_CONVENTION, L, degrees=True)
 
 
