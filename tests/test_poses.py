@@ -124,6 +124,10 @@ def test_neutral_pose_is_the_anatomical_standing_pose(anny_body):
         sign = 1.0 if side == "Left" else -1.0
         expected = torch.tensor([sign * math.sin(math.radians(10)), -math.cos(math.radians(10)), 0.0], dtype=F64)
         torch.testing.assert_close(arm, expected, atol=1e-4, rtol=0)
+        # the arm joints' frames have their y axis along the hanging arm (pointing up it), so a
+        # twist does not swing the bone
+        B = P.joint_frames()[[_idx(f"{side}Arm"), _idx(f"{side}ForeArm"), _idx(f"{side}Hand")]]
+        torch.testing.assert_close(B[..., 1], -expected.expand(3, 3), atol=1e-12, rtol=0)
 
 
 @pytest.mark.slow

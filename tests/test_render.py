@@ -355,7 +355,6 @@ def test_anny_projected_joints_and_parts_land_on_their_pixels(anny, posed):
                 "left_upper_arm": ("LeftArm", "LeftForeArm"),
                 "right_upper_arm": ("RightArm", "RightForeArm")}  # fmt: skip
     v_uv = torch.floor(project(posed["vertices"].double(), posed["K"].double())).long()
-    total = 0
     for b in range(len(uv)):
         for part, (head, tail) in segments.items():
             p = PART_NAMES.index(part)
@@ -369,9 +368,7 @@ def test_anny_projected_joints_and_parts_land_on_their_pixels(anny, posed):
             z = posed["vertices"][b, chosen, 2][inside]
             visible = (depth[b, row, col] - z).abs() < 0.01
             drawn = labels[b, row[visible], col[visible]]
-            assert (drawn == p).float().mean() > 0.97, (b, part)
-            total += int(visible.sum())
-    assert total > 200
+            assert len(drawn) >= 10 and (drawn == p).float().mean() > 0.97, (b, part)
 
 
 @pytest.mark.slow

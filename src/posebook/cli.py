@@ -4,6 +4,8 @@
     posebook run EXPERIMENT [--profile quick|full] [--device cpu|cuda|auto] [--seed N]
                  [--data-root DIR] [--cmu-dir DIR] [--out DIR] [--no-resume] [-p NAME=VALUE ...]
     posebook data [--data-root DIR] [--cmu-dir DIR] [--smpl-dir DIR]
+    posebook world build [--size N] [--seed S] [--source auto|cmu|procedural] [--cmu-dir DIR]
+                         [--render/--no-render] [--crop-size PX] [--device DEV] [--out-dir DIR]
     posebook book [--path REPO]
 """
 
@@ -62,6 +64,19 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_world_build(args: argparse.Namespace) -> int:
+    from posebook.data.world import WorldConfig, build_world
+
+    config = WorldConfig(size=args.size, seed=args.seed, source=args.source, cmu_dir=args.cmu_dir,
+                         render=args.render, crop_size=args.crop_size)
+    world = build_world(config, device=args.device, cache_dir=args.out_dir)
+    state = "loaded from" if world.loaded_from_cache else "written to"
+    print(f"world {state} {world.cache_path} (+ {world.cache_path.with_suffix('.json').name})")
+    for name, value in world.summary().items():
+        print(f"  {name}: {value}")
+    return 0
+
+
 def find_repo_root(start: Path | None = None) -> Path:
     """The nearest directory at or above ``start`` holding the book's ``_config.yml`` and ``_toc.yml``."""
     here = (start or Path.cwd()).resolve()
@@ -111,6 +126,22 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--cmu-dir", default=None)
     data.add_argument("--smpl-dir", default=None)
     data.set_defaults(func=_cmd_data)
+
+    world = sub.add_parser("world", help="the synthetic world (poses x shapes x cameras), cached on disk")
+    world_sub = world.add_subparsers(dest="world_command", required=True)
+    build = world_sub.add_parser("build", help="build (or load) a world and print where it is cached")
+    build.add_argument("--size", type=int, default=2000, help="number of samples")
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--source", default="auto", choices=["auto", "cmu", "procedural"],
+                       help="auto: CMU when --cmu-dir or $POSEBOOK_CMU_DIR is set, else procedural")
+    build.add_argument("--cmu-dir", default=None, help="CMU ASF/AMC directory ($POSEBOOK_CMU_DIR)")
+    build.add_argument("--render", action=argparse.BooleanOptionalAction, default=True,
+                       help="render the part-coloured crops")
+    build.add_argument("--crop-size", type=int, default=64, help="crop side in pixels")
+    build.add_argument("--device", default="cpu", help="where the body model runs (cpu, cuda)")
+    build.add_argument("--out-dir", default=None,
+                       help="cache folder (default $POSEBOOK_CACHE_DIR/world or ~/.cache/posebook/world)")
+    build.set_defaults(func=_cmd_world_build)
 
     book = sub.add_parser("book", help="build the HTML book with Jupyter Book (executes the notebooks)")
     book.add_argument("--path", default=None, help="repository root (default: found from the current directory)")

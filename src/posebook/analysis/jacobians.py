@@ -22,6 +22,7 @@ from typing import Literal, Optional
 import torch
 from torch.func import jacrev, vmap
 
+from posebook.analysis.gradients import gs_jacobians
 from posebook.geometry.rotations import matrix_from_6d, orthogonalize
 
 __all__ = [
@@ -44,16 +45,47 @@ def _batched_jacobian(func, x: torch.Tensor, n_in: int) -> torch.Tensor:
     return jac.reshape(*x.shape[:-1], jac.shape[-2], n_in)
 
 
+def _gs_closed_form(t1: torch.Tensor, t2: torch.Tensor, n_cols: int) -> torch.Tensor:
+    """B[(a, i), (b, j)] = d r'_i[a] / d t'_j[b] from PRoM Eq. 13-16, input columns j < n_cols."""
+    J = gs_jacobians(t1, t2)
+    D = torch.stack((J.dr_dt1, J.dr_dt2) + (torch.zeros_like(J.dr_dt1),) * (n_cols - 2), dim=-1)  # i, a, b, j
+    D = D.movedim(-4, -3)  # a, i, b, j
+    return D.reshape(*D.shape[:-4], 9, 3 * n_cols)
+
+
+def _svd_closed_form(matrix: torch.Tensor, proper: bool) -> torch.Tensor:
+    """B of g_SVD from dR = U' Omega V^T, Omega_pq = (X_pq - X_qp)/(s'_p + s'_q), X = U'^T dM V.
+
+    The stable form (see :func:`posebook.analysis.gradients.svd_gradient`): autograd through
+    ``torch.linalg.svd`` sums two parts that each carry 1/(s_p^2 - s_q^2) and loses digits to their
+    cancellation when two singular values are close.
+    """
+    U, S, Vh = torch.linalg.svd(matrix)
+    d = torch.sign(torch.linalg.det(U @ Vh)) if proper else torch.ones_like(S[..., 0])
+    signs = torch.cat((torch.ones_like(S[..., :2]), d[..., None]), dim=-1)
+    Up, V, sp = U * signs[..., None, :], Vh.mT, S * signs
+    off = ~torch.eye(3, dtype=torch.bool, device=matrix.device)
+    denom = sp[..., :, None] + sp[..., None, :]
+    W = torch.where(off, 1.0 / torch.where(off, denom, torch.ones_like(denom)), torch.zeros_like(denom))
+    B = (torch.einsum("...ap,...iq,...pq,...bp,...jq->...aibj", Up, V, W, Up, V)
+         - torch.einsum("...ap,...iq,...pq,...bq,...jp->...aibj", Up, V, W, Up, V))
+    return B.reshape(*matrix.shape[:-2], 9, 9)
+
+
 def orthogonalization_jacobian(matrix: torch.Tensor, method: Literal["identity", "gs", "svd"] = "svd",
-                               proper: bool = True) -> torch.Tensor:
+                               proper: bool = True, autograd: bool = False) -> torch.Tensor:
     """B = d vec(g(M)) / d vec(M) for g = identity (B_0) or an orthogonalisation (B_1) (PRoM Eq. 10).
 
-    Computed by ``torch.func.vmap(jacrev(...))`` through :func:`~posebook.geometry.rotations.orthogonalize`.
+    Closed form by default (PRoM Eq. 13-16 for "gs", the polar-factor derivative for "svd");
+    ``autograd=True`` computes it by ``torch.func.vmap(jacrev(...))`` through
+    :func:`~posebook.geometry.rotations.orthogonalize` instead (less accurate for "svd" near equal
+    singular values; the only route for "gs" with ``proper=False``).
 
     Args:
         matrix: (..., 3, 3) raw outputs R_0 (distinct singular values for "svd").
         method: "identity", "gs" or "svd".
         proper: forwarded to ``orthogonalize``.
+        autograd: use jacrev instead of the closed form.
     Returns:
         (..., 9, 9), row-major vectorisation on both sides.
     """
@@ -62,29 +94,42 @@ def orthogonalization_jacobian(matrix: torch.Tensor, method: Literal["identity",
                          f"{tuple(matrix.shape) if isinstance(matrix, torch.Tensor) else type(matrix).__name__}")
     if method not in ("identity", "gs", "svd"):
         raise ValueError(f"method must be 'identity', 'gs' or 'svd', got {method!r}")
+    if autograd:
+        def g(v: torch.Tensor) -> torch.Tensor:
+            return orthogonalize(v.reshape(3, 3), method=method, proper=proper).reshape(9)
 
-    def g(v: torch.Tensor) -> torch.Tensor:
-        return orthogonalize(v.reshape(3, 3), method=method, proper=proper).reshape(9)
+        return _batched_jacobian(g, matrix.reshape(*matrix.shape[:-2], 9), 9)
+    if method == "identity":
+        return torch.eye(9, dtype=matrix.dtype, device=matrix.device).expand(*matrix.shape[:-2], 9, 9)
+    if method == "svd":
+        return _svd_closed_form(matrix, proper)
+    if not proper:
+        raise ValueError("the closed-form Jacobian of 'gs' is that of r_GS (proper=True); "
+                         "pass autograd=True for Eq. 1 with a normalised third column")
+    return _gs_closed_form(matrix[..., :, 0], matrix[..., :, 1], 3)
 
-    return _batched_jacobian(g, matrix.reshape(*matrix.shape[:-2], 9), 9)
 
-
-def sixd_jacobian(x: torch.Tensor) -> torch.Tensor:
+def sixd_jacobian(x: torch.Tensor, autograd: bool = False) -> torch.Tensor:
     """B = d vec(r_GS(x)) / dx for the 6D representation (PRoM Eq. 2; R_0 = the 6 network outputs).
+
+    Closed form from PRoM Eq. 13-16, or ``torch.func.vmap(jacrev(...))`` with ``autograd=True``.
 
     Args:
         x: (..., 6) in the column layout of ``matrix_from_6d``.
+        autograd: use jacrev instead of the closed form.
     Returns:
         (..., 9, 6).
     """
     if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[-1] != 6:
         raise ValueError(f"x must be a tensor of shape (..., 6), got "
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    if autograd:
+        def r(v: torch.Tensor) -> torch.Tensor:
+            return matrix_from_6d(v).reshape(9)
 
-    def r(v: torch.Tensor) -> torch.Tensor:
-        return matrix_from_6d(v).reshape(9)
-
-    return _batched_jacobian(r, x, 6)
+        return _batched_jacobian(r, x, 6)
+    t = x.reshape(*x.shape[:-1], 3, 2)
+    return _gs_closed_form(t[..., 0], t[..., 1], 2)
 
 
 def gram_eigenvalues(B: torch.Tensor) -> torch.Tensor:

@@ -17,14 +17,14 @@ its joint ``b`` is the distal END of bone ``b`` (``lfemur`` = the knee). The cgs
 conversion and Anny's ``cmu_mb`` rig (:data:`ANNY_CMU_MB`) describe JOINTS at bone HEADS: the BVH
 joint named after ASF bone ``b`` (:data:`ASF_TO_BVH`) sits at the START of ``b``. Hence
 
-    ASF joint b (end of bone b) == head of the Anny bone of any child of b
-                                == tail of the Anny bone of b,
+    ASF joint b (end of bone b) == tail of the Anny bone of b
+                                == head of the Anny bone of b's first child (file order),
 
 e.g. "ASF end of lfemur (knee) == Anny head of LeftLeg == Anny tail of LeftUpLeg", "ASF end of
 lclavicle (shoulder) == Anny head of LeftArm", "ASF end of lradius (wrist) == Anny head of
 LeftHand", and for the leaf bones "ASF end of ltoes (toe tip) == Anny tail of LeftToeBase",
-"ASF end of head (top of head) == Anny tail of Head". Two places where Anny's rig is not built
-like the ASF skeleton (measured on the rest body, mean phenotype):
+"ASF end of head (top of head) == Anny tail of Head". In the ASF all children of b start at
+its end; Anny starts some of them elsewhere (measured on the rest body, mean phenotype):
 
 - the ASF root is one point from which lhipjoint, rhipjoint and lowerback start; it lies ~10 cm
   above and ~3.5 cm behind the hip joints (CMU 02: ``lhipjoint`` = 0.143 m, direction
@@ -33,6 +33,8 @@ like the ASF skeleton (measured on the rest body, mean phenotype):
   tail) 7-8 cm above and 3 cm behind them: the ASF root corresponds to Anny's LowerBack head.
 - the ASF thorax end starts lowerneck AND both clavicles; Anny's clavicles (LeftShoulder) start
   at the sternoclavicular joints, ~7 cm below and 2 cm to the side of its Neck head.
+- the ASF lwrist end starts lhand and lthumb; Anny's LThumb starts ~2 cm from the
+  LeftFingerBase head.
 
 Sets (the points each joint is made of, and where the approximation is loose):
 
@@ -51,14 +53,16 @@ Sets (the points each joint is made of, and where the approximation is loose):
   neck annotation is loosely defined), head_top = tail:Head, limbs as in h36m17.
 - ``coco17``: COCO's 17 keypoints, all from anny's shipped COCO vertex regressor (surface
   keypoints made to match COCO annotations: nose tip, eyes, ears, and the limb keypoints, which
-  lie within 2-3 cm of the bone heads); needs the mesh vertices and the body.
+  lie 2-4 cm from the bone heads, e.g. COCO hips 3.3 cm below/in front of head:*UpLeg); needs
+  the mesh vertices and the body.
 - ``smpl24``: SMPL's 24 joints (:data:`posebook.data.benchmarks.SMPL24_NAMES`) approximated by
   Anny heads: pelvis = head:Hips, hips = head:*UpLeg, spine1/2/3 = head:LowerBack/Spine/Spine1,
   neck = head:Neck, head = head:Head, collars = head:*Shoulder, shoulders = head:*Arm, elbows,
   wrists, knees, ankles as in h36m17, feet = head:*ToeBase, hands = head:*HandFinger1
-  (knuckles). Loose: SMPL's spine1 is ~4 cm higher than Anny's LowerBack head, its collars
-  ~5 cm more lateral than Anny's sternoclavicular heads; SMPL's joints come from a vertex
-  regressor, not from a rig, so every joint may differ by a few cm.
+  (knuckles). Loose: SMPL's joints come from a vertex regressor, not from a rig, so every
+  joint may differ by a few cm; from SMPL's template as usually plotted (not checked here: no
+  SMPL file is available), spine1 sits a few cm higher than Anny's LowerBack head and the
+  collars further out than Anny's sternoclavicular heads.
 """
 
 from __future__ import annotations
@@ -365,11 +369,16 @@ _NUM_BONES = len(ANNY_CMU_MB)
 
 
 def _coco_vertex_weights(body: AnnyBody) -> tuple[list[str], torch.Tensor]:
-    """anny's shipped COCO keypoint labels and (23, V) vertex weights for this body's mesh."""
+    """anny's shipped COCO keypoint labels and (23, V) vertex weights for this body's mesh.
+
+    anny stores the weights over its base mesh (sums 1 within 1.3e-7); they are renormalised to
+    sum exactly 1, so that the keypoints move with the body under any affine map.
+    """
     from anny.keypoints import KeypointsRegressor
 
     regressor = KeypointsRegressor.coco(body.model)
-    return list(regressor.labels), regressor.regression_weights.detach().to("cpu", torch.float64)
+    weights = regressor.regression_weights.detach().to("cpu", torch.float64)
+    return list(regressor.labels), weights / weights.sum(dim=1, keepdim=True)
 
 
 def joint_regressor(set_name: str, body: AnnyBody | None = None) -> torch.Tensor:
@@ -392,6 +401,12 @@ def joint_regressor(set_name: str, body: AnnyBody | None = None) -> torch.Tensor
             the ``cmu_mb`` rig.
     """
     spec = joint_set(set_name)
+    if body is not None and tuple(body.joint_names) != ANNY_CMU_MB:
+        raise ValueError(
+            f"joint sets are defined on anny's 'cmu_mb' rig; this body has bones "
+            f"{body.joint_names[:4]}... (rig {getattr(body, 'rig', '?')!r}). "
+            "Use AnnyBody(rig='cmu_mb')."
+        )
     num_vertices = 0
     labels: list[str] = []
     vertex_weights = None
@@ -403,11 +418,6 @@ def joint_regressor(set_name: str, body: AnnyBody | None = None) -> torch.Tensor
             )
         labels, vertex_weights = _coco_vertex_weights(body)
         num_vertices = vertex_weights.shape[1]
-    if body is not None and tuple(body.joint_names) != ANNY_CMU_MB:
-        raise ValueError(
-            f"joint sets are defined on anny's 'cmu_mb' rig; this body has bones "
-            f"{body.joint_names[:4]}... (rig {getattr(body, 'rig', '?')!r}). Use AnnyBody(rig='cmu_mb')."
-        )
     W = torch.zeros(spec.num_joints, 2 * _NUM_BONES + num_vertices, dtype=torch.float64)
     for j, terms in enumerate(spec.points):
         for point, weight in terms:
@@ -462,7 +472,9 @@ def convert_joints(
     """
     spec = joint_set(set_name)
     if joints.shape[-2:] != (_NUM_BONES, 3):
-        raise ValueError(f"joints must be (..., {_NUM_BONES}, 3) Anny bone heads, got {tuple(joints.shape)}.")
+        raise ValueError(
+            f"joints must be (..., {_NUM_BONES}, 3) Anny bone heads, got {tuple(joints.shape)}."
+        )
     W = _cached_regressor(set_name, body)
     W = W.to(device=joints.device, dtype=joints.dtype)
     out = W[:, :_NUM_BONES] @ joints

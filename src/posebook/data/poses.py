@@ -11,12 +11,12 @@ ab/adduction about the flexed axis, then twist about the bone's own long axis). 
 joint frame ``B_j``, attached to the parent bone as it stands in the **neutral pose**: the body
 axes of the y-up model frame (x = the subject's left, y = up, z = front), except for the arm
 bones (upper arm, forearm, hand, fingers), whose frame is tilted 10 deg about z like the hanging
-arm, so that y is the bone's long axis in the neutral pose (twist does not swing the bone). The
-neutral pose is the anatomical standing
-position (legs straight and vertical, arms hanging 10 deg out from the trunk with straight
-elbows, spine and head as in Anny's rest pose), NOT Anny's rest A-pose, whose knees are bent
-~9 deg and elbows ~41 deg: with angles measured from the neutral pose, "knee flexion >= 0" means
-exactly "the knee never hyperextends". The neutral pose replaces the rest orientation of the
+arm, so that y is the bone's long axis in the neutral pose (twist does not swing the bone).
+
+The neutral pose is the anatomical standing position (legs straight and vertical, arms hanging
+10 deg out from the trunk with straight elbows, spine and head as in Anny's rest pose), NOT
+Anny's rest A-pose, whose knees are bent ~9 deg and elbows ~41 deg: with angles measured from
+the neutral pose, "knee flexion >= 0" means exactly "the knee never hyperextends". The neutral pose replaces the rest orientation of the
 thighs, shins, upper arms and forearms by the minimal rotation taking the rest bone direction
 (:data:`REST_DIRECTIONS`, from Anny's mean phenotype) onto the neutral direction; other bones
 follow their parent rigidly. With ``N_j`` the neutral global rotation of bone j,
@@ -26,7 +26,8 @@ follow their parent rigidly. With ``N_j`` the neutral global rotation of bone j,
 so that all-zero angles give the neutral pose, and the anatomical global rotations obey
 ``A_j = A_pa(j) B_j L_j B_j^T`` with ``G_j = A_j N_j`` (``G``: AnnyBody's global rotations).
 
-Sign conventions (left side; a bone hanging down, or pointing up for the spine and neck):
+Sign conventions (left side; a bone hanging down, or pointing up for the spine and neck; for
+the arm bones read "down" as "along the hanging arm"):
 
 - x: positive turns a downward bone BACKWARD and an upward bone FORWARD. So hip flexion,
   shoulder flexion, elbow flexion and ankle dorsiflexion are NEGATIVE x; knee flexion and
@@ -39,9 +40,9 @@ Sign conventions (left side; a bone hanging down, or pointing up for the spine a
 Right-side bones use the mirror image (x -> -x reflection): the same x, negated z and y, so
 one table (:data:`JOINT_LIMITS_DEG`) and one set of family means describe both sides.
 
-Joint limits (degrees; left side and midline, right side mirrored; ranges are on ``a_x, a_z,
-a_y``, with the anatomical meaning in the comments) follow textbook ranges of motion (AAOS /
-Kapandji), narrowed where a wide range only produces implausible poses at this level of detail:
+Joint limits (degrees; left side and midline, right side mirrored; ranges of ``a_x, a_z,
+a_y``; the anatomical meaning follows the table) roughly follow textbook normal ranges of motion,
+narrowed where a wide range only produces implausible poses at this level of detail:
 
 ========================  ===============  ============  ============
 bone                      x                z             y
@@ -66,10 +67,10 @@ LThumb, fingers           [-20, 20]        fixed         fixed
 ========================  ===============  ============  ============
 
 (x hip: flexion 120 / extension 30; knee: flexion 0..150 only; ankle: dorsiflexion 30 /
-plantarflexion 50; shoulder: flexion 150 / extension 50, abduction to 85 (higher arms come
-from flexion; 90 would be the XZY gimbal lock), internal 70 / external 60; elbow: flexion 0..150.) Every middle (z) range lies
-strictly inside (-90, 90), so the XZY decomposition of a sampled rotation is unique and
-:func:`rotations_to_angles` recovers the sampled angles.
+plantarflexion 50; shoulder: flexion 150 / extension 50, abduction to 85 (higher arms come from
+flexion; 90 would be the XZY gimbal lock), internal 70 / external 60; elbow: flexion 0..150.)
+Every middle (z) range lies strictly inside (-90, 90), so the XZY decomposition of a sampled
+rotation is unique and :func:`rotations_to_angles` recovers the sampled angles.
 
 **Families** (:data:`FAMILIES`): "stand", "walk" and "run" (a gait cycle at a sampled phase:
 hips, knees, ankles and arms swing sinusoidally, the arms against the legs), "reach" (arm
@@ -310,7 +311,8 @@ def rotations_to_angles(rotations: torch.Tensor) -> torch.Tensor:
         (..., 31, 3) degrees ``(a_x, a_z, a_y)``; a_z in [-90, 90], the others in (-180, 180].
     """
     if rotations.shape[-3:] != (len(BONE_NAMES), 3, 3):
-        raise ValueError(f"rotations must have shape (..., {len(BONE_NAMES)}, 3, 3); got {tuple(rotations.shape)}")
+        raise ValueError(f"rotations must have shape (..., {len(BONE_NAMES)}, 3, 3); "
+                         f"got {tuple(rotations.shape)}")
     N = neutral_rotations(dtype=rotations.dtype, device=rotations.device)
     B = joint_frames(dtype=rotations.dtype, device=rotations.device)
     N_parent = torch.cat([torch.eye(3, dtype=N.dtype, device=N.device)[None], N[list(PARENTS[1:])]])
@@ -365,7 +367,8 @@ def _legs(angles: torch.Tensor, thigh_l, thigh_r, knee_l, knee_r, lean, d: _Draw
     _put(angles, "LeftLeg", x=knee_l, right=(knee_r, None, None))
     if foot_flat:
         # shin angle from vertical (positive: knee ahead of the ankle) = knee - thigh
-        _put(angles, "LeftFoot", x=-(knee_l - thigh_l) + d.n(5.0), right=(-(knee_r - thigh_r) + d.n(5.0), None, None))
+        _put(angles, "LeftFoot", x=-(knee_l - thigh_l) + d.n(5.0),
+             right=(-(knee_r - thigh_r) + d.n(5.0), None, None))
 
 
 def _arms(angles: torch.Tensor, flex_l, flex_r, abd_l, abd_r, elbow_l, elbow_r,

@@ -168,21 +168,27 @@ class WorldConfig:
                                           ("gender", self.gender, 0.0, 1.0),
                                           ("age", self.age, -1.0 / 3.0, 1.0),
                                           ("body_shape", self.body_shape, 0.0, 1.0)):
-            if not (low <= lo <= hi <= high) or (name in ("fov_deg", "depth") and not lo > low):
-                raise ValueError(f"{name} must be a range (low, high) with {low} {'<' if name in ('fov_deg', 'depth') else '<='} "
+            strict = name in ("fov_deg", "depth")  # a zero FOV or depth is degenerate
+            if not (low < lo if strict else low <= lo) or not lo <= hi <= high:
+                raise ValueError(f"{name} must be a range (low, high) with {low} {'<' if strict else '<='} "
                                  f"low <= high <= {high}; got {(lo, hi)}")
         if not 0.0 <= self.placement_spread <= 1.0:
             raise ValueError(f"placement_spread must lie in [0, 1], got {self.placement_spread}")
         if not (0.0 <= self.pitch_deg < 90.0 and 0.0 <= self.roll_deg < 90.0):
-            raise ValueError(f"pitch_deg and roll_deg must lie in [0, 90), got {self.pitch_deg}, {self.roll_deg}")
+            raise ValueError(f"pitch_deg and roll_deg must lie in [0, 90), got {self.pitch_deg}, "
+                             f"{self.roll_deg}")
         if not isinstance(self.crop_size, int) or self.crop_size < 1:
             raise ValueError(f"crop_size must be a positive int (pixels), got {self.crop_size!r}")
         if not self.bbox_scale >= 1.0:
             raise ValueError(f"bbox_scale must be >= 1 (the bbox must hold the body), got {self.bbox_scale}")
+        if self.families is not None and (not self.families or set(self.families) - set(poses.FAMILIES)):
+            raise ValueError(f"families must be a non-empty subset of {list(poses.FAMILIES)} or None, "
+                             f"got {self.families}")
         if not self.joint_sets:
             raise ValueError("joint_sets is empty: name at least one joint set, e.g. ('h36m17',)")
         if self.vertex_subset is not None and self.vertex_subset < 1:
-            raise ValueError(f"vertex_subset must be a positive int or None (all), got {self.vertex_subset}")
+            raise ValueError(f"vertex_subset must be a positive int or None (all), "
+                             f"got {self.vertex_subset}")
 
 
 # ------------------------------------------------------------------------------------ the world
@@ -745,8 +751,9 @@ def _build(config: WorldConfig, source: str, cmu_dir: Path | None, device: torch
         tic = time.perf_counter()
         with torch.no_grad():
             for s in config.joint_sets:
-                j3d[s].append(joint_sets.convert_joints(posed.joints.detach(), s, tails=posed.bone_tails.detach(),
-                                                        vertices=verts, body=body).cpu())
+                j3d[s].append(joint_sets.convert_joints(
+                    posed.joints.detach(), s, tails=posed.bone_tails.detach(), vertices=verts, body=body
+                ).cpu())
         timings["joints"] += time.perf_counter() - tic
 
         tic = time.perf_counter()
