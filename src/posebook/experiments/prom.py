@@ -260,13 +260,14 @@ class _Heads:
             order.extend(idx)
         self.inverse = torch.argsort(torch.tensor(order, device=device))
 
-    def __call__(self, raw: torch.Tensor, training: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """raw (M, ..., 9) -> (R_theta, R_downstream, R_eval), each (M, ..., 3, 3)."""
+    def __call__(self, raw: torch.Tensor, training: bool) -> tuple[torch.Tensor, ...]:
+        """raw (M, ..., 9) -> training: (R_theta, R_downstream); eval: (R, R, R); each (M, ..., 3, 3)."""
         parts: list[tuple[torch.Tensor, ...]] = []
         for (rep, o_theta, o_y), idx in self.groups:
             sub = raw.index_select(0, idx)[..., : raw_dim(rep)]
-            parts.append(tuple(outputs(sub, rep, training, o_theta, o_y)))
-        return tuple(torch.cat([p[k] for p in parts]).index_select(0, self.inverse) for k in range(3))  # type: ignore[return-value]
+            parts.append(tuple(outputs(sub, rep, training, o_theta, o_y, with_eval=False)))
+        n = 2 if training else 3
+        return tuple(torch.cat([p[k] for p in parts]).index_select(0, self.inverse) for k in range(n))
 
 
 def _leaky_mlp(layers: Sequence[EnsembleLinear], x: torch.Tensor, last_activation: bool = False) -> torch.Tensor:
@@ -368,7 +369,7 @@ class _Autoencoder:
     def loss(self, step: int) -> torch.Tensor:
         R = self.streams.rotations(step).index_select(0, self.seed_index)
         raw, bad = self._raw(R)
-        R_theta, _, _ = self.heads(raw, training=True)
+        R_theta, _ = self.heads(raw, training=True)
         loss = _per_member_mse(R_theta, R)
         return torch.where(bad, torch.full_like(loss, math.nan), loss)
 
@@ -433,7 +434,7 @@ class _PointCloud:
         R = self.streams.rotations(step).index_select(0, self.seed_index)
         target = self._rotate(R, ref)
         raw, bad = self._raw(ref, target)
-        R_theta, R_down, _ = self.heads(raw, training=True)
+        R_theta, R_down = self.heads(raw, training=True)
         loss = _per_member_mse(R_theta, R) + _per_member_mse(self._rotate(R_down, ref), target)  # Eq. 35
         return torch.where(bad, torch.full_like(loss, math.nan), loss)
 

@@ -89,7 +89,8 @@ class RotationOutputs(NamedTuple):
 
     ``rotation_loss``: what L_theta compares with the ground truth; ``downstream``: what is fed to h
     (forward kinematics, rotating a point cloud, ...) for L_Y; ``eval``: a rotation (in SO(3)) for
-    metrics. In eval mode (``training=False``) all three are the rotation.
+    metrics, detached from the graph in training (None if not asked for). In eval mode
+    (``training=False``) all three are the rotation.
     """
 
     rotation_loss: torch.Tensor
@@ -191,6 +192,7 @@ def outputs(
     ortho_in_rot_loss: Optional[bool] = None,
     ortho_in_downstream: Optional[bool] = None,
     inference_ortho: InferenceOrtho = "svd",
+    with_eval: bool = True,
 ) -> RotationOutputs:
     """The matrices for L_theta, for the downstream h (L_Y) and for evaluation (PRoM Eq. 3 / 7, Table 3a).
 
@@ -203,20 +205,28 @@ def outputs(
         training: False -> all three fields are the inference rotation.
         ortho_in_rot_loss, ortho_in_downstream: None = the representation's default (see module doc).
         inference_ortho: post-hoc projection of "prom" at inference, "svd" or "gs".
+        with_eval: in training, also compute the (detached) inference rotation; False skips it
+            (``eval`` is then None), e.g. to spare PRoM's SVD at every training step.
     Returns:
         :class:`RotationOutputs` of three (..., 3, 3) tensors.
     """
     _check_raw(raw, representation)
     ortho_theta = _default_ortho(representation, ortho_in_rot_loss, "ortho_in_rot_loss")
     ortho_y = _default_ortho(representation, ortho_in_downstream, "ortho_in_downstream")
-    rotation = _rotation(raw, representation, inference_ortho)
     if not training:
+        rotation = _rotation(raw, representation, inference_ortho)
         return RotationOutputs(rotation, rotation, rotation)
+    rotation = _rotation(raw, representation, inference_ortho) if (ortho_theta or ortho_y) else None
     pseudo = None if (ortho_theta and ortho_y) else _pseudo_matrix(raw, representation)
+    if with_eval:
+        evaluated = (rotation if rotation is not None else _rotation(raw.detach(), representation, inference_ortho))
+        evaluated = evaluated.detach()
+    else:
+        evaluated = None
     return RotationOutputs(
         rotation if ortho_theta else pseudo,
         rotation if ortho_y else pseudo,
-        rotation.detach(),
+        evaluated,  # type: ignore[arg-type]
     )
 
 
