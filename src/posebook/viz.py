@@ -55,3 +55,65 @@ def draw_frame_3d(ax, R: torch.Tensor | np.ndarray, origin=(0.0, 0.0, 0.0), scal
 
 def new_figure(ncols: int, width: float = 4.0, height: float = 3.4, **kw):
     return plt.subplots(1, ncols, figsize=(width * ncols, height), **kw)
+
+
+# ----------------------------------------------------------------- images, keypoints, 3D skeletons
+
+
+def show_image(ax: Axes, image: torch.Tensor | np.ndarray, title: str | None = None) -> None:
+    """An (H, W, 3) image in continuous pixel coordinates: pixel (row i, column j) covers
+    [j, j + 1) x [i, i + 1), so points from ``camera.project`` land where the renderer drew them."""
+    img = _np(image)
+    H, W = img.shape[:2]
+    ax.imshow(img, extent=(0, W, H, 0), interpolation="nearest")
+    ax.set_xlim(0, W)
+    ax.set_ylim(H, 0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def draw_keypoints(ax: Axes, uv: torch.Tensor | np.ndarray, edges: Sequence[tuple[int, int]],
+                   color: str = "w", label: str | None = None, lw: float = 1.0, s: float = 6,
+                   **kw) -> None:
+    """Keypoints ``uv`` (J, 2) as dots joined by ``edges`` (pairs of joint indices, e.g.
+    ``joints.skeleton_edges(name)``)."""
+    pts = _np(uv)
+    for k, (a, b) in enumerate(edges):
+        ax.plot(*zip(pts[a], pts[b]), color=color, lw=lw, label=label if k == 0 else None, **kw)
+    ax.scatter(pts[:, 0], pts[:, 1], s=s, color=color, zorder=3, edgecolors="none")
+
+
+def draw_skeleton_3d(ax, xyz: torch.Tensor | np.ndarray, parents: Sequence[int], color: str = "C0",
+                     label: str | None = None, lw: float = 1.5, s: float = 8) -> None:
+    """A y-up skeleton (J, 3) on a matplotlib 3D axes, drawn with y as the vertical axis
+    (matplotlib's z): plotted as (x, z, y)."""
+    pts = _np(xyz)[:, [0, 2, 1]]
+    first = True
+    for j, p in enumerate(parents):
+        if p >= 0:
+            ax.plot(*zip(pts[p], pts[j]), color=color, lw=lw, label=label if first else None)
+            first = False
+    ax.scatter(*pts.T, s=s, color=color, depthshade=False)
+
+
+def equal_aspect_3d(ax, xyz: torch.Tensor | np.ndarray, margin: float = 0.05) -> None:
+    """Equal scale on the three axes of a 3D plot made with :func:`draw_skeleton_3d` (y up)."""
+    pts = _np(xyz).reshape(-1, 3)[:, [0, 2, 1]]
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    centre, half = (lo + hi) / 2, (hi - lo).max() / 2 + margin
+    ax.set_xlim(centre[0] - half, centre[0] + half)
+    ax.set_ylim(centre[1] - half, centre[1] + half)
+    ax.set_zlim(centre[2] - half, centre[2] + half)
+    ax.set_box_aspect((1, 1, 1))
+
+
+def part_legend(ax: Axes, names: Sequence[str], colors: torch.Tensor | np.ndarray, ncol: int = 5,
+                **kw) -> None:
+    """A legend of colour patches, one per part (``render.PART_NAMES`` / ``PART_COLORS``)."""
+    from matplotlib.patches import Patch
+
+    rgb = _np(colors) / 255.0
+    handles = [Patch(facecolor=c, edgecolor="0.3", label=n.replace("_", " ")) for n, c in zip(names, rgb)]
+    ax.legend(handles=handles, ncol=ncol, fontsize=7, frameon=False, **kw)
