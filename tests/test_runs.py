@@ -61,13 +61,15 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
 def test_result_store_roundtrip_with_provenance(tmp_path):
     store = runs.ResultStore(tmp_path)
     ctx = runs.make_context("quick", seed=3)
-    frame = pd.DataFrame({"method": ["GS", "SVD"], "err": [1.5, float("nan")]})
+    frame = pd.DataFrame({"method": ["GS", "SVD"], "err": [1.5, float("nan")], "subject": ["02", "135"],
+                          "steps": [1000, 2000]})
     params = {"sigma": 0.1}
     assert not store.exists("demo.exp", params)
     saved = store.save("demo.exp", params, frame, runs.provenance(ctx, "synthetic"))
     assert store.exists("demo.exp", params) and not store.exists("demo.exp", {"sigma": 0.2})
     loaded = store.load("demo.exp", params)
-    pd.testing.assert_frame_equal(loaded.frame, frame)  # NaN survives the round trip
+    pd.testing.assert_frame_equal(loaded.frame, frame)  # NaN, "02" and ints survive the round trip
+    assert [p.name for p in store] == [saved.path.with_suffix(".json").name]
     meta = json.loads(saved.path.with_suffix(".json").read_text())
     for key in ("data_source", "profile", "device", "seed", "posebook_version", "git_commit", "params"):
         assert key in meta

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import hashlib
+import io
 import json
 import os
 import platform
@@ -236,10 +237,10 @@ def default_results_dir() -> Path:
 
 @dataclass
 class ResultStore:
-    """Results on disk: ``<root>/<experiment>/<params-hash>.csv`` + ``.json`` (provenance + params).
+    """Results on disk: ``<root>/<experiment>/<params-hash>.{csv,table.json,json}``.
 
-    The CSV is written first and the JSON last, both atomically: a result exists iff its JSON does,
-    so a run killed between the two is simply redone.
+    The tables are written first and the provenance JSON last, each atomically: a result exists iff
+    its provenance JSON does, so a run killed in between is simply redone.
     """
 
     root: Path = field(default_factory=default_results_dir)
@@ -247,30 +248,35 @@ class ResultStore:
     def __post_init__(self) -> None:
         self.root = Path(self.root)
 
-    def paths(self, experiment: str, params: Mapping[str, Any]) -> tuple[Path, Path]:
+    def paths(self, experiment: str, params: Mapping[str, Any]) -> tuple[Path, Path, Path]:
+        """``(<hash>.csv, <hash>.table.json, <hash>.json)``: the table for people, the same table
+        with its dtypes (pandas' JSON "table" schema, so a reloaded frame equals the computed one:
+        subject "02" stays a string, NaN stays NaN), and the provenance record."""
         base = self.root / experiment.replace("/", "_") / params_key(params)
-        return base.with_suffix(".csv"), base.with_suffix(".json")
+        return base.with_suffix(".csv"), base.with_suffix(".table.json"), base.with_suffix(".json")
 
     def exists(self, experiment: str, params: Mapping[str, Any]) -> bool:
-        return self.paths(experiment, params)[1].exists()
+        return self.paths(experiment, params)[2].exists()
 
     def save(self, experiment: str, params: Mapping[str, Any], frame: pd.DataFrame,
              meta: Mapping[str, Any]) -> StoredResult:
-        csv_path, json_path = self.paths(experiment, params)
+        csv_path, table_path, json_path = self.paths(experiment, params)
         atomic_write_text(csv_path, frame.to_csv(index=False))
+        atomic_write_text(table_path, frame.to_json(orient="table", index=False, double_precision=15))
         record = {"experiment": experiment, "params": dict(params), **dict(meta)}
         atomic_write_text(json_path, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
         return StoredResult(frame, record, csv_path)
 
     def load(self, experiment: str, params: Mapping[str, Any]) -> StoredResult:
-        csv_path, json_path = self.paths(experiment, params)
+        csv_path, table_path, json_path = self.paths(experiment, params)
         if not json_path.exists():
             raise FileNotFoundError(f"no stored result for {experiment} with params {dict(params)} "
                                     f"(looked for {json_path})")
-        return StoredResult(pd.read_csv(csv_path), json.loads(json_path.read_text()), csv_path)
+        frame = pd.read_json(io.StringIO(table_path.read_text()), orient="table")
+        return StoredResult(frame, json.loads(json_path.read_text()), csv_path)
 
     def __iter__(self) -> Iterator[Path]:
-        return iter(sorted(self.root.glob("*/*.json")))
+        return iter(sorted(p for p in self.root.glob("*/*.json") if not p.name.endswith(".table.json")))
 
 
 __all__ = [

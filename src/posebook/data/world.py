@@ -583,7 +583,13 @@ def _cmu_poses(config: WorldConfig, cmu_dir: Path, g: torch.Generator, body: Any
 # ---------------------------------------------------------------------------- build
 
 
-def _sample_cameras(config: WorldConfig, g: torch.Generator) -> dict[str, torch.Tensor]:
+def sample_cameras(config: WorldConfig, g: torch.Generator) -> dict[str, torch.Tensor]:
+    """Per-sample phenotypes, body yaw, camera pitch/roll, FOV, depth and image placement.
+
+    The root projects at the image centre plus ``placement_spread * offset * (W/2, H/2)`` with
+    offset ~ U[-1, 1]^2, at the sampled depth. Returns a dict of (N, ...) tensors, including
+    ``K`` (N, 3, 3), ``root`` (N, 3) camera frame and ``world_to_cam`` (N, 3, 3).
+    """
     n = config.size
     W, H = config.image_size
     out = {
@@ -606,8 +612,8 @@ def _sample_cameras(config: WorldConfig, g: torch.Generator) -> dict[str, torch.
     return out
 
 
-def _pad_outside(images: torch.Tensor, bbox_center: torch.Tensor, bbox_size: torch.Tensor,
-                 image_size: tuple[int, int], background: Sequence[int]) -> torch.Tensor:
+def blank_outside_frame(images: torch.Tensor, bbox_center: torch.Tensor, bbox_size: torch.Tensor,
+                        image_size: tuple[int, int], background: Sequence[int]) -> torch.Tensor:
     """Set crop pixels whose centre maps outside the full frame [0, W] x [0, H] to background."""
     S = images.shape[1]
     centres = torch.arange(S, dtype=bbox_size.dtype) + 0.5
@@ -700,7 +706,7 @@ def _build(config: WorldConfig, source: str, cmu_dir: Path | None, device: torch
         pose_rotations, meta = _procedural_poses(config, g)
     timings["poses"] = time.perf_counter() - tic
 
-    cams = _sample_cameras(config, g)
+    cams = sample_cameras(config, g)
     global_orient = cams["world_to_cam"] @ _rot(1, cams["yaw"]) @ pose_rotations[:, 0]
     rotations = torch.cat([global_orient[:, None], pose_rotations[:, 1:]], dim=1)
     n = config.size
@@ -775,7 +781,7 @@ def _build(config: WorldConfig, source: str, cmu_dir: Path | None, device: torch
         if config.render:
             crop = renderer(verts, out["K_crop"][-1], (S, S)).cpu()
             if config.pad_outside:
-                crop = _pad_outside(crop, center, size, (W, H), background=renderer.background)
+                crop = blank_outside_frame(crop, center, size, (W, H), background=renderer.background)
             out["crop"].append(crop)
         if config.render_full:
             out["full"].append(renderer(verts, K, (W, H)).cpu())

@@ -34,7 +34,7 @@ from posebook.data.render import PartRenderer
 from posebook.data.retarget import fit_anny_shape, retarget_to_anny
 from posebook.data.world import World, WorldConfig, build_world
 # The world's own sampler and crop padding, so that the tour shows exactly what the world does.
-from posebook.data.world import _pad_outside, _sample_cameras
+from posebook.data.world import blank_outside_frame, sample_cameras
 from posebook.experiments.registry import ExperimentResult, experiment
 from posebook.geometry import camera
 from posebook.runs import RunContext
@@ -324,7 +324,7 @@ def camera_samples(n: int = 2000, seed: int = 0, config: WorldConfig | None = No
     """
     config = dataclasses.replace(config or WorldConfig(), size=n)
     config.validate()
-    cams = _sample_cameras(config, torch.Generator().manual_seed(seed))
+    cams = sample_cameras(config, torch.Generator().manual_seed(seed))
     root, K = cams["root"], cams["K"]
     uv = camera.project(root[:, None], K)[:, 0]
     W, H = config.image_size
@@ -559,7 +559,7 @@ def moved_subject(world: World, i: int, offset_x: float = 0.0, offset_y: float =
     renderer = _renderer(body)
     crop = renderer(verts[None], K_crop, (S, S))
     if config.pad_outside:
-        crop = _pad_outside(crop, bbox_center[None], bbox_size[None], (W, H), renderer.background)
+        crop = blank_outside_frame(crop, bbox_center[None], bbox_size[None], (W, H), renderer.background)
     full = renderer(verts[None], K, (W, H))[0]
     R_pr = camera.perspective_rotation(K, bbox_center)
     return MovedSubject(
