@@ -36,8 +36,8 @@ def _parse_params(items: Sequence[str]) -> dict[str, str]:
 def _cmd_list(args: argparse.Namespace) -> int:
     from posebook.experiments import list_experiments
 
-    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
-        print(list_experiments().to_string(index=False))
+    for row in list_experiments().itertuples(index=False):
+        print(f"{row.experiment}\n    {row.summary}\n    parameters: {row.parameters or '(none)'}")
     return 0
 
 

@@ -12,7 +12,8 @@ from posebook.experiments.registry import (
     list_experiments,
     run_experiment,
 )
-from posebook.experiments import geometry  # noqa: E402,F401  (registers experiments)
+# Importing the modules registers their experiments.
+from posebook.experiments import geometry, prom_theory, world  # noqa: E402,F401
 
 __all__ = ["REGISTRY", "Experiment", "ExperimentResult", "experiment", "get_experiment",
            "list_experiments", "run_experiment"]

@@ -375,7 +375,8 @@ def gs_explosion(ctx: RunContext, angles_deg: tuple = (90.0, 30.0, 10.0, 3.0, 1.
                      "median_|dr'_2/dt'_1|": float(torch.median(norm)),
                      "max(1, cot alpha)": max(1.0, 1.0 / math.tan(alpha)), **med,
                      "max_|total|": float(torch.linalg.vector_norm(terms.total[..., 0], dim=-1).max())})
-    return ExperimentResult(pd.DataFrame(rows), data_source="synthetic: unit columns at a set angle, uniform SO(3) targets")
+    return ExperimentResult(pd.DataFrame(rows),
+                            data_source="synthetic: unit columns at a set angle, uniform SO(3) targets")
 
 
 def _random_special_orthogonal(n: int, gen: torch.Generator, det: float) -> torch.Tensor:
@@ -590,7 +591,8 @@ def non_injectivity(ctx: RunContext, samples: int = 256, sigma: float = 0.5, ste
                      "median |g(A + step D) - g(A)|": float(change.median()),
                      "max |B vec(D)|": float(first.max()),
                      "median |B vec(D)|": float(first.median())})
-    return ExperimentResult(pd.DataFrame(rows), data_source=f"synthetic: uniform SO(3) + Gaussian noise (sigma={sigma}), float64")
+    return ExperimentResult(pd.DataFrame(rows),
+                            data_source=f"synthetic: uniform SO(3) + Gaussian noise (sigma={sigma}), float64")
 
 
 @_small_ops
@@ -681,7 +683,8 @@ def claim_verdicts(checks: pd.DataFrame, consistency: pd.DataFrame, terms: pd.Da
     c_small = {m: at(consistency, sigma=smallest, method=m) for m in ("GS", "SVD")}
     add("Fig. 2a: GS and SVD give opposite-sign (ambiguous) gradients", "points in all four quadrants",
         f"opposite-sign fraction GS {c05['GS']['frac_opposite']:.3f}, SVD {c05['SVD']['frac_opposite']:.3f}; "
-        f"at sigma = {smallest:g} still GS {c_small['GS']['frac_opposite']:.3f}, SVD {c_small['SVD']['frac_opposite']:.3f}",
+        f"at sigma = {smallest:g} still GS {c_small['GS']['frac_opposite']:.3f}, "
+        f"SVD {c_small['SVD']['frac_opposite']:.3f}",
         ("holds, but the fraction does not vanish as sigma -> 0: it measures the projection onto the tangent "
          "space of SO(3) (the loss ignores 6 of the 9 error directions), not a conflict between terms")
         if min(c05["GS"]["frac_opposite"], c05["SVD"]["frac_opposite"]) > 0.01 else "does not hold")
