@@ -34,7 +34,7 @@ test: install
 # Re-pair and re-execute the notebooks after editing their MyST .md sources (quick profile, CPU).
 sync:
 	$(PYTHON) -m jupytext --sync $(shell find notebooks -name '*.md')
-	for nb in $(NOTEBOOKS); do $(PYTHON) -m jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
+	for nb in $(NOTEBOOKS); do $(PYTHON) -m jupyter execute --timeout=1800 --inplace "$$nb" || exit 1; done
 
 bench:
 	for b in bench/bench_*.py; do $(PYTHON) "$$b" || exit 1; done

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -57,12 +57,18 @@ __all__ = [
     "LABELS",
     "Member",
     "sample_rotations",
+    "farthest_point_indices",
     "body_point_clouds",
     "train_members",
     "summarize",
     "table_2a",
     "table_3b",
     "paired_verdict",
+    "claims_table_2a",
+    "claims_table_3b",
+    "curve_summary",
+    "claims_training_curves",
+    "format_claims",
     "autoencoder",
     "pointcloud",
     "lr_sweep",
@@ -118,26 +124,36 @@ TABLE_2A_REPRESENTATIONS = ("axis_angle", "euler", "quaternion", "6d", "prom")
 # of which we run 500k) and PRoM's test-set sizes (400 held-out shapes x 100 rotations).
 _SIZES: dict[str, dict[str, dict]] = {
     "autoencoder": {
-        "quick": dict(steps=1500, batch=64, lr=1e-3, decay_at=(2 / 3,), hidden=128, test=4096),
+        "quick": dict(steps=400, batch=64, lr=2e-3, decay_at=(2 / 3,), hidden=128, test=2048),
         "full": dict(steps=500_000, batch=64, lr=1e-5, decay_at=(0.02,), hidden=128, test=100_000),
     },
     "pointcloud": {
-        "quick": dict(steps=300, batch=16, lr=1e-3, decay_at=(2 / 3,), points=64, widths=(32, 64, 64),
-                      head=64, train_bodies=64, test_bodies=8, test_rotations=32),
+        "quick": dict(steps=500, batch=16, lr=5e-3, decay_at=(2 / 3,), points=32, widths=(16, 64),
+                      head=128, train_bodies=128, test_bodies=16, test_rotations=32),
         "full": dict(steps=500_000, batch=10, lr=1e-5, decay_at=(), points=1024, widths=(64, 128, 1024),
                      head=512, train_bodies=2290, test_bodies=400, test_rotations=100),
     },
 }
 
 
-def _sizes(ctx: RunContext, task: str) -> dict:
+#: The learning-rate sweep and the training curves train many runs (the book's sweep: 54): at the quick
+#: profile they use a smaller auto-encoder (trunk, steps, test set) than Table 2a.
+_SWEEP_QUICK: dict[str, dict] = {
+    "autoencoder": dict(steps=400, lr=1e-3, hidden=64, test=1024),
+    "pointcloud": dict(steps=400),
+}
+
+
+def _sizes(ctx: RunContext, task: str, sweep: bool = False) -> dict:
     if task not in _SIZES:
         raise ValueError(f"task must be one of {sorted(_SIZES)}, got {task!r}")
     table = _SIZES[task]
-    if ctx.profile.name in table:
-        return dict(table[ctx.profile.name])
-    sizes = dict(table["quick"])  # an unknown profile scales the quick sizes
-    sizes["steps"] = ctx.scaled(sizes["steps"])
+    if ctx.profile.name == "full":
+        return dict(table["full"])
+    sizes = dict(table["quick"])
+    if sweep:
+        sizes.update(_SWEEP_QUICK[task])
+    sizes["steps"] = ctx.scaled(sizes["steps"])  # quick: scale 1; an unknown profile scales quick
     return sizes
 
 
@@ -173,6 +189,21 @@ def sample_rotations(
     return axis_angle_to_matrix(axis * angle)
 
 
+def farthest_point_indices(points: torch.Tensor, k: int) -> torch.Tensor:
+    """Farthest-point sampling: k indices into ``points`` (V, 3), starting from the point farthest
+    from the centroid; each next point is the one farthest from those chosen. Returns (k,) int64."""
+    if not 0 < k <= points.shape[0]:
+        raise ValueError(f"k must be in [1, {points.shape[0]}], got {k}")
+    centred = points - points.mean(dim=0)
+    chosen = [int(torch.argmax(centred.square().sum(-1)))]
+    dist = (points - points[chosen[0]]).square().sum(-1)
+    for _ in range(k - 1):
+        nxt = int(torch.argmax(dist))
+        chosen.append(nxt)
+        dist = torch.minimum(dist, (points - points[nxt]).square().sum(-1))
+    return torch.tensor(chosen, dtype=torch.long)
+
+
 def body_point_clouds(
     n_bodies: int,
     points: int,
@@ -180,37 +211,38 @@ def body_point_clouds(
     pose_sigma_deg: float = 10.0,
     chunk: int = 128,
 ) -> torch.Tensor:
-    """Point clouds sampled from Anny bodies with random shapes and small random poses.
+    """Point clouds of Anny bodies with random shapes and small random poses, in vertex correspondence.
 
     Phenotypes: gender, muscle, weight, height uniform in [0, 1], age uniform in [0.5, 1]
     (teenager to old adult), proportions uniform in [0, 0.5]. Every non-root joint is rotated by a
     rotation vector ~ N(0, pose_sigma_deg^2 I) (the root stays the identity: the rotation to
-    estimate is applied afterwards). Each cloud is ``points`` distinct mesh vertices drawn at random,
-    centred on its mean. Computed on the CPU in float32 (Anny's skinning), returned on the CPU.
+    estimate is applied afterwards). Every cloud keeps the same ``points`` mesh vertices, chosen by
+    farthest-point sampling on Anny's mean body in its rest pose (an even cover of head, hands and
+    feet), and is centred on its mean. Computed on the CPU in float32 (Anny's skinning).
 
     Args:
         n_bodies: number of clouds B.
         points: vertices kept per cloud N (<= 13,718).
-        generator: CPU generator.
+        generator: CPU generator (shapes and poses).
     Returns:
         (B, N, 3) metres, Anny's y-up output frame, zero mean per cloud.
     """
     from posebook.body.models import AnnyBody  # deferred: loads the Anny model (~3 s cached)
 
     body = AnnyBody()
-    if not 0 < points <= body.num_vertices:
-        raise ValueError(f"points must be in [1, {body.num_vertices}], got {points}")
+    eye = torch.eye(3).expand(1, body.num_joints, 3, 3)
+    with torch.no_grad():
+        idx = farthest_point_indices(body(eye).vertices[0], points)
     clouds = []
     for start in range(0, n_bodies, chunk):
         b = min(chunk, n_bodies - start)
-        u = torch.rand(b, 6, generator=generator)
-        shape = torch.stack([u[:, 0], 0.5 + 0.5 * u[:, 1], u[:, 2], u[:, 3], u[:, 4], 0.5 * u[:, 5]], 1)
+        u = torch.rand(6, b, generator=generator)
+        shape = {"gender": u[0], "age": 0.5 + 0.5 * u[1], "muscle": u[2], "weight": u[3], "height": u[4],
+                 "proportions": 0.5 * u[5]}
         rotvec = torch.randn(b, body.num_joints, 3, generator=generator) * math.radians(pose_sigma_deg)
         rotvec[:, 0] = 0.0
         with torch.no_grad():
-            vertices = body(axis_angle_to_matrix(rotvec), shape).vertices
-        idx = torch.stack([torch.randperm(body.num_vertices, generator=generator)[:points] for _ in range(b)])
-        cloud = torch.gather(vertices, 1, idx[..., None].expand(b, points, 3))
+            cloud = body(axis_angle_to_matrix(rotvec), shape).vertices[:, idx]
         clouds.append(cloud - cloud.mean(dim=1, keepdim=True))
     return torch.cat(clouds)
 
@@ -260,20 +292,28 @@ class _Heads:
             order.extend(idx)
         self.inverse = torch.argsort(torch.tensor(order, device=device))
 
-    def __call__(self, raw: torch.Tensor, training: bool) -> tuple[torch.Tensor, ...]:
-        """raw (M, ..., 9) -> training: (R_theta, R_downstream); eval: (R, R, R); each (M, ..., 3, 3)."""
-        parts: list[tuple[torch.Tensor, ...]] = []
+    def _apply(self, raw: torch.Tensor, training: bool, fields: int) -> list[torch.Tensor]:
+        parts = []
         for (rep, o_theta, o_y), idx in self.groups:
             sub = raw.index_select(0, idx)[..., : raw_dim(rep)]
-            parts.append(tuple(outputs(sub, rep, training, o_theta, o_y, with_eval=False)))
-        n = 2 if training else 3
-        return tuple(torch.cat([p[k] for p in parts]).index_select(0, self.inverse) for k in range(n))
+            parts.append(outputs(sub, rep, training, o_theta, o_y, with_eval=False))
+        return [torch.cat([p[k] for p in parts]).index_select(0, self.inverse) for k in range(fields)]
+
+    def training(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """raw (M, ..., 9) -> (R for L_theta, R for the downstream loss), each (M, ..., 3, 3)."""
+        R_theta, R_down = self._apply(raw, True, 2)
+        return R_theta, R_down
+
+    def rotations(self, raw: torch.Tensor) -> torch.Tensor:
+        """raw (M, ..., 9) -> inference rotations (M, ..., 3, 3)."""
+        return self._apply(raw, False, 1)[0]
 
 
-def _leaky_mlp(layers: Sequence[EnsembleLinear], x: torch.Tensor, last_activation: bool = False) -> torch.Tensor:
+def _leaky_mlp(layers: Sequence[EnsembleLinear], x: torch.Tensor) -> torch.Tensor:
+    """Linear layers with LeakyReLU between them (none after the last), as in Zhou et al.'s models."""
     for k, layer in enumerate(layers):
         x = layer(x)
-        if k < len(layers) - 1 or last_activation:
+        if k < len(layers) - 1:
             x = F.leaky_relu(x)
     return x
 
@@ -369,7 +409,7 @@ class _Autoencoder:
     def loss(self, step: int) -> torch.Tensor:
         R = self.streams.rotations(step).index_select(0, self.seed_index)
         raw, bad = self._raw(R)
-        R_theta, _ = self.heads(raw, training=True)
+        R_theta, _ = self.heads.training(raw)
         loss = _per_member_mse(R_theta, R)
         return torch.where(bad, torch.full_like(loss, math.nan), loss)
 
@@ -379,7 +419,7 @@ class _Autoencoder:
             R = self.test[start:start + chunk].expand(self.members, -1, 3, 3)
             raw, bad = self._raw(R)
             bad_any |= bad
-            errs.append(_geodesic_deg(self.heads(raw, training=False)[2], R))
+            errs.append(_geodesic_deg(self.heads.rotations(raw), R))
         stats = _error_stats(torch.cat(errs, dim=1))
         return {k: torch.where(bad_any, torch.full_like(v, math.nan), v) for k, v in stats.items()}
 
@@ -416,12 +456,12 @@ class _PointCloud:
 
     def _features(self, clouds: torch.Tensor) -> torch.Tensor:
         """(M, ..., N, 3) -> (M, ..., C): shared per-point MLP, then max over points."""
-        return _leaky_mlp(self.point_layers, clouds).amax(dim=-2)
+        return _leaky_mlp(self.point_layers, clouds).max(dim=-2).values
 
     def _raw(self, ref: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ref (M, N, 3), target (M, B, N, 3) -> raw (M, B, 9)."""
-        f_ref = self._features(ref)[:, None].expand(-1, target.shape[1], -1)
-        f = torch.cat([f_ref, self._features(target)], dim=-1)
+        feats = self._features(torch.cat([ref[:, None], target], dim=1))  # one pass for both clouds
+        f = torch.cat([feats[:, :1].expand(-1, target.shape[1], -1), feats[:, 1:]], dim=-1)
         return _guard(_leaky_mlp(self.head_layers, f))
 
     @staticmethod
@@ -434,18 +474,19 @@ class _PointCloud:
         R = self.streams.rotations(step).index_select(0, self.seed_index)
         target = self._rotate(R, ref)
         raw, bad = self._raw(ref, target)
-        R_theta, R_down = self.heads(raw, training=True)
+        R_theta, R_down = self.heads.training(raw)
         loss = _per_member_mse(R_theta, R) + _per_member_mse(self._rotate(R_down, ref), target)  # Eq. 35
         return torch.where(bad, torch.full_like(loss, math.nan), loss)
 
-    def evaluate(self) -> dict[str, torch.Tensor]:
+    def evaluate(self, chunk: int = 32) -> dict[str, torch.Tensor]:
         errs, bad_any = [], torch.zeros(self.members, dtype=torch.bool, device=self.device)
-        for ref1, R1 in zip(self.test_clouds, self.test_R):
+        for ref1, R_body in zip(self.test_clouds, self.test_R):
             ref = ref1.expand(self.members, -1, 3)
-            R = R1.expand(self.members, -1, 3, 3)
-            raw, bad = self._raw(ref, self._rotate(R, ref))
-            bad_any |= bad
-            errs.append(_geodesic_deg(self.heads(raw, training=False)[2], R))
+            for R1 in R_body.split(chunk):  # bounds the (M, chunk, N, C) activations of the full sizes
+                R = R1.expand(self.members, -1, 3, 3)
+                raw, bad = self._raw(ref, self._rotate(R, ref))
+                bad_any |= bad
+                errs.append(_geodesic_deg(self.heads.rotations(raw), R))
         stats = _error_stats(torch.cat(errs, dim=1))
         return {k: torch.where(bad_any, torch.full_like(v, math.nan), v) for k, v in stats.items()}
 
@@ -486,7 +527,7 @@ def train_members(
     sizes = _sizes(ctx, task) if sizes is None else sizes
     with cpu_threads(1 if ctx.device.type == "cpu" else None):
         model = _TASKS[task](ctx, members, sizes, sampling, dtype)
-        lrs = torch.tensor([m.lr for m in members], dtype=dtype, device=ctx.device)
+        lrs = torch.tensor([m.lr for m in members], dtype=torch.float64, device=ctx.device)
         return fit(
             model.parameters(), model.loss, steps=steps, lr=lrs, eval_fn=model.evaluate,
             eval_every=eval_every, lr_milestones=[int(round(f * steps)) for f in decay_at],
@@ -536,8 +577,8 @@ def autoencoder(ctx: RunContext, representations: tuple = TABLE_2A_REPRESENTATIO
     """PRoM Table 2a (left): rotation auto-encoder error (deg) per representation and seed.
 
     Zhou et al.'s sanity test: MLP 9 -> hidden x3 -> raw, L_theta = MSE on the matrix, Adam. 0 means
-    the profile's value: quick 1,500 steps, lr 1e-3 (/10 at 2/3), batch 64, 4,096 test rotations;
-    full 500k steps, lr 1e-5 (/10 at 10k, Zhou's code), batch 64, 100k test rotations.
+    the profile's value: quick 400 steps, lr 2e-3 (/10 at 2/3), batch 64, hidden 128, 2,048 test
+    rotations; full 500k steps, lr 1e-5 (/10 at 10k, Zhou's code), batch 64, 100k test rotations.
     """
     return _table_2a_experiment(ctx, "autoencoder", representations, steps, batch, lr, sampling,
                                 {"hidden": hidden, "test": test_samples})
@@ -550,9 +591,10 @@ def pointcloud(ctx: RunContext, representations: tuple = TABLE_2A_REPRESENTATION
     """PRoM Table 2a (right): point-cloud pose estimation error (deg) on Anny body clouds, Eq. 35 loss.
 
     PointNet-like network (shared per-point MLP + max-pool for both clouds, then an MLP). 0 means the
-    profile's value: quick 300 steps, batch 16, 64 points, widths 32-64-64, head 64, 64 train / 8
-    test bodies x 32 rotations; full 500k steps, batch 10, lr 1e-5, 1024 points, widths 64-128-1024,
-    head 512, 2290 train / 400 test bodies x 100 rotations (Zhou's sizes).
+    profile's value: quick 500 steps, lr 5e-3 (/10 at 2/3), batch 16, 32 points, per-point widths
+    16-64, head 128, 128 train / 16 test bodies x 32 rotations; full 500k steps, batch 10, lr 1e-5,
+    1024 points, widths 64-128-1024, head 512, 2290 train / 400 test bodies x 100 rotations (Zhou's
+    sizes).
     """
     return _table_2a_experiment(ctx, "pointcloud", representations, steps, batch, lr, sampling,
                                 {"points": points, "train_bodies": train_bodies, "test_bodies": test_bodies,
@@ -569,7 +611,7 @@ def lr_sweep(ctx: RunContext, task: str = "autoencoder", representations: tuple 
     or metrics turn non-finite is recorded with ``diverged=True`` and NaN errors. The paper's column
     is PA-MPJPE (mm) on 3DPW for CLIFF: different task and units, kept for the pattern only.
     """
-    sizes = _sizes(ctx, task)
+    sizes = _sizes(ctx, task, sweep=True)
     steps = int(_resolve(steps, sizes["steps"]))
     members = [Member(LABELS[r], r, s, float(lr)) for r in representations for lr in lrs for s in ctx.seeds()]
     result = train_members(ctx, task, members, steps=steps, sizes=sizes, sampling=sampling)
@@ -594,7 +636,7 @@ def training_curves(ctx: RunContext, task: str = "autoencoder",
     learning rate times ``plus_factor`` (3: PRoM A.10 trains CLIFF+PRoM at 3e-4 instead of 1e-4).
     Constant learning rate (Fig. 2c: "with a fixed learning rate"); ``evaluations`` test points.
     """
-    sizes = _sizes(ctx, task)
+    sizes = _sizes(ctx, task, sweep=True)
     steps = int(_resolve(steps, sizes["steps"]))
     base_lr = float(_resolve(lr, sizes["lr"]))
     members = []
@@ -625,20 +667,20 @@ def summarize(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str] = (
         one row per group: ``{metric}`` (mean over seeds; NaN if any seed diverged), ``{metric}_sd``,
         ``{metric} ± sd`` strings, ``seeds`` and ``diverged`` (count of diverged seeds).
     """
-    def agg(g: pd.DataFrame) -> pd.Series:
-        out = {}
+    rows = []
+    for key, g in frame.groupby(list(by), sort=False):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
         for m in metrics:
             values = g[m].to_numpy(dtype=float)
             mu = float(np.mean(values)) if not np.isnan(values).any() else math.nan
             sd = float(np.std(values, ddof=1)) if len(values) > 1 and not np.isnan(mu) else math.nan
-            out[m], out[f"{m}_sd"] = mu, sd
-            out[f"{m} ± sd"] = "NaN" if np.isnan(mu) else (
+            row[m], row[f"{m}_sd"] = mu, sd
+            row[f"{m} ± sd"] = "NaN" if np.isnan(mu) else (
                 f"{mu:.{decimals}f} ± {sd:.{decimals}f}" if not np.isnan(sd) else f"{mu:.{decimals}f}")
-        out["seeds"] = len(g)
-        out["diverged"] = int(g["diverged"].sum()) if "diverged" in g else 0
-        return pd.Series(out)
-
-    return frame.groupby(list(by), sort=False).apply(agg, include_groups=False).reset_index()
+        row["seeds"] = len(g)
+        row["diverged"] = int(g["diverged"].sum()) if "diverged" in g else 0
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def table_2a(frame: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
@@ -657,17 +699,20 @@ def table_2a(frame: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
 
 
 def table_3b(frame: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
-    """Table 3b layout: rows = learning rate; per representation ours (mean deg ± sd, or NaN) and paper (mm)."""
+    """Table 3b layout: one row per learning rate; per representation ours (mean deg ± sd over seeds,
+    "NaN" if a seed diverged), diverged seeds, and the paper's PA-MPJPE ("NaN" = the paper's "-",
+    "not run" = a learning rate the paper did not try)."""
     s = summarize(frame, ["lr", "variant", "representation"], metrics=("mean_deg",), decimals=decimals)
     rows = []
     for lr, g in s.groupby("lr", sort=True):
-        row = {"lr": lr}
+        row: dict = {"lr": f"{lr:g}"}
         for _, r in g.iterrows():
             row[f"{r['variant']} ours (deg)"] = r["mean_deg ± sd"]
-            row[f"{r['variant']} diverged seeds"] = f"{r['diverged']}/{r['seeds']}"
+            row[f"{r['variant']} diverged"] = f"{r['diverged']}/{r['seeds']}"
         for _, r in g.iterrows():
-            paper = PAPER_TABLE_3B.get(lr, {}).get(r["representation"], math.nan)
-            row[f"{r['variant']} paper (mm)"] = "NaN" if math.isnan(paper) else paper
+            paper = PAPER_TABLE_3B.get(lr, {}).get(r["representation"])
+            row[f"{r['variant']} paper (mm)"] = ("not run" if paper is None else
+                                                 "NaN" if math.isnan(paper) else f"{paper:.1f}")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -687,3 +732,133 @@ def paired_verdict(better: Sequence[float], worse: Sequence[float]) -> str:
     if np.all(a > b):
         return "does not hold"
     return "inconclusive"
+
+
+def _by_seed(frame: pd.DataFrame, metric: str, **where) -> np.ndarray:
+    """Per-seed values of ``metric`` (sorted by seed) among rows matching ``where`` (one row per seed)."""
+    mask = np.ones(len(frame), dtype=bool)
+    for column, value in where.items():
+        mask &= (frame[column] == value).to_numpy()
+    rows = frame[mask].sort_values("seed")
+    if rows["seed"].duplicated().any():
+        raise ValueError(f"more than one row per seed for {where}")
+    return rows[metric].to_numpy(dtype=float)
+
+
+def _fmt(values: np.ndarray, decimals: int = 1) -> str:
+    return "NaN" if np.isnan(values).any() else f"{np.mean(values):.{decimals}f}"
+
+
+def _claim(claim: str, a_name: str, a: np.ndarray, b_name: str, b: np.ndarray, what: str) -> dict:
+    return {"claim": claim, "ours": f"{what}: {a_name} {_fmt(a)} vs {b_name} {_fmt(b)}",
+            "verdict": paired_verdict(a, b)}
+
+
+def claims_table_2a(frame: pd.DataFrame) -> pd.DataFrame:
+    """PRoM's Table 2a claims (Sec. 5.2.1-5.2.2: lowest mean, max and std; continuous beats 3-/4-D),
+    judged seed by seed with :func:`paired_verdict` on a ``prom.autoencoder``/``prom.pointcloud`` frame."""
+    rows = []
+    present = set(frame["representation"])
+    prom = {m: _by_seed(frame, m, representation="prom") for m in ("mean_deg", "max_deg", "std_deg")}
+    others = [r for r in dict.fromkeys(frame["representation"]) if r != "prom"]
+    for metric, word in (("mean_deg", "mean"), ("max_deg", "max"), ("std_deg", "std")):
+        best_other = np.min([np.nan_to_num(_by_seed(frame, metric, representation=r), nan=np.inf) for r in others],
+                            axis=0)
+        rows.append(_claim(f"PRoM has the lowest {word} error of all representations", "PRoM", prom[metric],
+                           "best other", best_other, f"{word} (deg)"))
+    if "6d" in present:
+        rows.append(_claim("PRoM's mean error is below 6D's", "PRoM", prom["mean_deg"], "6D",
+                           _by_seed(frame, "mean_deg", representation="6d"), "mean (deg)"))
+    continuous = [r for r in ("6d", "prom") if r in present]
+    discontinuous = [r for r in ("axis_angle", "euler", "quaternion") if r in present]
+    if discontinuous:
+        worst_cont = np.max([_by_seed(frame, "mean_deg", representation=r) for r in continuous], axis=0)
+        best_disc = np.min([_by_seed(frame, "mean_deg", representation=r) for r in discontinuous], axis=0)
+        rows.append(_claim("6D and PRoM beat axis-angle, Euler and quaternion (mean)", "worse of 6D/PRoM",
+                           worst_cont, "best 3-/4-param.", best_disc, "mean (deg)"))
+    return pd.DataFrame(rows)
+
+
+def _count_claim(claim: str, diverged: np.ndarray, expect: bool) -> dict:
+    """A claim about divergence: ``expect`` True = "all these runs diverge", False = "none does"."""
+    n, k = len(diverged), int(np.sum(diverged))
+    if n == 0:
+        return {"claim": claim, "ours": "no such runs", "verdict": "inconclusive"}
+    if expect:
+        verdict = "holds" if k == n else "does not hold" if k == 0 else "inconclusive"
+    else:
+        verdict = "holds" if k == 0 else "does not hold"
+    return {"claim": claim, "ours": f"{k} of {n} runs diverged", "verdict": verdict}
+
+
+def claims_table_3b(frame: pd.DataFrame) -> pd.DataFrame:
+    """PRoM Table 3b / Sec. 5.3 claims on a ``prom.lr_sweep`` frame (learning rates the paper tried).
+
+    Divergence claims count runs; error claims are paired by seed (:func:`paired_verdict`).
+    """
+    f = frame
+    lrs = set(f["lr"])
+    ortho = f[f["representation"].isin(["6d", "svd"])]
+    prom = f[f["representation"] == "prom"]
+    rows = [
+        _count_claim("6D and SVD give NaN at the learning rates above 1e-4 (2e-4, 5e-4, 8e-4)",
+                     ortho[ortho["lr"].isin([2e-4, 5e-4, 8e-4])]["diverged"].to_numpy(), True),
+        _count_claim("PRoM trains without NaN up to 5e-4",
+                     prom[prom["lr"].isin([1e-4, 2e-4, 5e-4])]["diverged"].to_numpy(), False),
+        _count_claim("PRoM gives NaN at 8e-4", prom[prom["lr"] == 8e-4]["diverged"].to_numpy(), True),
+    ]
+    if 1e-4 in lrs:
+        for other in ("6d", "svd"):
+            rows.append(_claim(f"At lr 1e-4 PRoM's error is below {LABELS[other]}'s", "PRoM",
+                               _by_seed(f, "mean_deg", representation="prom", lr=1e-4), LABELS[other],
+                               _by_seed(f, "mean_deg", representation=other, lr=1e-4), "mean (deg)"))
+    if {1e-4, 5e-4} <= lrs:
+        rows.append(_claim("PRoM's error drops when the lr grows from 1e-4 to 5e-4", "5e-4",
+                           _by_seed(f, "mean_deg", representation="prom", lr=5e-4), "1e-4",
+                           _by_seed(f, "mean_deg", representation="prom", lr=1e-4), "PRoM mean (deg)"))
+    return pd.DataFrame(rows)
+
+
+def curve_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per variant and seed, the test error averaged over the evaluations after step 0 (the area under
+    the training curve divided by its length: lower = trained faster) and the final error."""
+    f = frame[frame["step"] > 0]
+    g = f.groupby(["variant", "seed"], sort=False)["mean_deg"]
+    last = f[f["step"] == f["step"].max()].set_index(["variant", "seed"])["mean_deg"]
+    out = pd.DataFrame({"curve_mean_deg": g.mean(), "final_deg": last}).reset_index()
+    return out
+
+
+def claims_training_curves(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fig. 2c/2d claims on a ``prom.training_curves`` frame: "PRoM consistently trains faster than
+    methods that incorporate orthogonalizations" (Sec. 5.3), plus the figure's 6D* and Ours+ lines.
+
+    Judged on the per-seed mean test error over the training run (:func:`curve_summary`), paired by
+    seed; "ours" also counts the evaluations at which the seed-mean curve of the first is lower.
+    """
+    summary = curve_summary(frame)
+    curves = frame[frame["step"] > 0].pivot_table(index="step", columns="variant", values="mean_deg",
+                                                  aggfunc="mean")
+    rows = []
+    for a, b, claim in (("PRoM", "6D", "PRoM trains faster than 6D"),
+                        ("PRoM", "SVD", "PRoM trains faster than SVD"),
+                        ("6D*", "6D", "6D without orthogonalisation (6D*) trains faster than 6D"),
+                        ("PRoM+", "PRoM", "PRoM with a larger learning rate (PRoM+) trains faster still")):
+        if a not in curves or b not in curves:
+            continue
+        row = _claim(claim, a, _by_seed(summary, "curve_mean_deg", variant=a), b,
+                     _by_seed(summary, "curve_mean_deg", variant=b), "mean over training (deg)")
+        below = int((curves[a] < curves[b]).sum())
+        row["ours"] += f"; lower at {below}/{len(curves)} evaluations"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_claims(claims: pd.DataFrame) -> str:
+    """Claims as narrow text, one block per claim: the verdict and the claim, then our numbers."""
+    width = max(len(v) for v in claims["verdict"])
+    lines = []
+    for _, row in claims.iterrows():
+        lines.append(f"{row['verdict']:<{width}}  {row['claim']}")
+        lines.append(f"{'':<{width}}    {row['ours']}")
+    return "\n".join(lines)

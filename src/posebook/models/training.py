@@ -5,8 +5,8 @@ seeds x learning rates). Here the M runs are stacked along a leading "member" ax
 batched computation: :class:`EnsembleLinear` holds M independent weight matrices and applies them with
 one batched matmul, and :func:`fit` runs Adam on the stack with a learning rate per member. Members
 never interact: each one's loss depends only on its own slice of the parameters, Adam is elementwise,
-so member m trains exactly as it would alone (``tests/test_rotation_heads.py`` checks it against
-``torch.optim.Adam`` on a single model).
+so member m trains exactly as it would alone (``tests/test_prom_tables.py`` checks it against
+``torch.optim.Adam`` on single models, and a NaN member against a clean run).
 
 A member whose loss, gradients or evaluation metrics become non-finite is *diverged*: the step is
 recorded, its update is dropped from then on (its parameters stay at their last finite values), its
@@ -161,7 +161,9 @@ class FitResult:
         history: one row per (evaluation step, member): ``step``, ``member``, ``train_loss`` (mean
             over the steps since the previous evaluation) and one column per metric of ``eval_fn``;
             NaN for a member from its divergence on.
-        diverged_step: per member, the step at which it diverged, or None.
+        diverged_step: per member, None, or when it diverged: the (1-based) optimisation step whose
+            loss or gradient was non-finite, or the number of completed steps at the evaluation that
+            found a non-finite metric.
         final: the last evaluation, ``{metric: (M,) tensor}`` (NaN where diverged).
     """
 

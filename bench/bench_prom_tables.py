@@ -1,0 +1,63 @@
+"""Benchmark: wall time of each PRoM tables experiment at the quick profile (the book's CPU budget).
+
+Usage: python bench/bench_prom_tables.py [--device cpu] [--notebook]
+
+Each experiment runs once, cold (``resume=False``, results in a temporary directory), with the same
+arguments as notebooks/prom/tables.md. The machine may be shared: the load average is printed with
+the times, which are what this machine gave now, not a best case. ``--notebook`` also times
+``jupyter execute`` of the whole notebook on a copy (kernel start, imports and plots included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from posebook.experiments import prom as P  # noqa: F401  (registers the experiments)
+from posebook.experiments import run_experiment
+
+#: The calls the tables notebook makes (keep in sync with notebooks/prom/tables.md).
+CALLS = [
+    ("prom.autoencoder", {}),
+    ("prom.pointcloud", {}),
+    ("prom.lr_sweep", {"lrs": (1e-4, 2e-4, 5e-4, 8e-4, 1e-2, 1e-1)}),
+    ("prom.training_curves", {}),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--notebook", action="store_true")
+    args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), cores: {os.cpu_count()}")
+    total = 0.0
+    with tempfile.TemporaryDirectory() as out:
+        for name, params in CALLS:
+            start = time.perf_counter()
+            res = run_experiment(name, profile="quick", device=args.device, seed=0, out=out, resume=False, **params)
+            elapsed = time.perf_counter() - start
+            total += elapsed
+            print(f"{name:24s} {elapsed:7.1f} s  rows={len(res.frame):4d}  load={os.getloadavg()[0]:.2f}",
+                  flush=True)
+    print(f"{'experiments total':24s} {total:7.1f} s")
+    if args.notebook:
+        source = Path(__file__).resolve().parents[1] / "notebooks" / "prom" / "tables.ipynb"
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / source.name
+            shutil.copy(source, copy)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "jupyter", "execute", "--inplace", str(copy)], check=True,
+                           cwd=tmp, capture_output=True)
+            print(f"{'notebook (jupyter execute)':24s} {time.perf_counter() - start:7.1f} s  "
+                  f"load={os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
