@@ -13,7 +13,7 @@ from posebook.experiments.registry import (
     run_experiment,
 )
 # Importing the modules registers their experiments.
-from posebook.experiments import geometry, prom, prom_theory, world  # noqa: E402,F401
+from posebook.experiments import geometry, prom, prom_bodies, prom_theory, world  # noqa: E402,F401
 
 __all__ = ["REGISTRY", "Experiment", "ExperimentResult", "experiment", "get_experiment",
            "list_experiments", "run_experiment"]

@@ -47,7 +47,8 @@ from posebook.models.training import (
     cpu_threads,
     fit,
     member_generators,
-    nonfinite_members,
+    per_member_mse,
+    zero_nonfinite_members,
 )
 from posebook.runs import RunContext
 
@@ -318,18 +319,6 @@ def _leaky_mlp(layers: Sequence[EnsembleLinear], x: torch.Tensor) -> torch.Tenso
     return x
 
 
-def _guard(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero the raw outputs of members holding non-finite numbers (LAPACK's SVD raises on them);
-    returns the safe tensor and the (M,) mask of those members, whose losses become NaN."""
-    bad = nonfinite_members(raw.detach())
-    if bool(bad.any()):
-        raw = torch.where(bad.reshape(-1, *([1] * (raw.dim() - 1))), torch.zeros_like(raw), raw)
-    return raw, bad
-
-
-def _per_member_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (a - b).square().reshape(a.shape[0], -1).mean(dim=1)
-
 
 def _geodesic_deg(R: torch.Tensor, R_gt: torch.Tensor) -> torch.Tensor:
     return torch.rad2deg(geodesic_distance(R, R_gt))
@@ -404,13 +393,13 @@ class _Autoencoder:
         return [p for layer in self.layers for p in layer.parameters()]
 
     def _raw(self, R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return _guard(_leaky_mlp(self.layers, R.reshape(*R.shape[:-2], 9)))
+        return zero_nonfinite_members(_leaky_mlp(self.layers, R.reshape(*R.shape[:-2], 9)))
 
     def loss(self, step: int) -> torch.Tensor:
         R = self.streams.rotations(step).index_select(0, self.seed_index)
         raw, bad = self._raw(R)
         R_theta, _ = self.heads.training(raw)
-        loss = _per_member_mse(R_theta, R)
+        loss = per_member_mse(R_theta, R)
         return torch.where(bad, torch.full_like(loss, math.nan), loss)
 
     def evaluate(self, chunk: int = 8192) -> dict[str, torch.Tensor]:
@@ -462,7 +451,7 @@ class _PointCloud:
         """ref (M, N, 3), target (M, B, N, 3) -> raw (M, B, 9)."""
         feats = self._features(torch.cat([ref[:, None], target], dim=1))  # one pass for both clouds
         f = torch.cat([feats[:, :1].expand(-1, target.shape[1], -1), feats[:, 1:]], dim=-1)
-        return _guard(_leaky_mlp(self.head_layers, f))
+        return zero_nonfinite_members(_leaky_mlp(self.head_layers, f))
 
     @staticmethod
     def _rotate(R: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -475,7 +464,7 @@ class _PointCloud:
         target = self._rotate(R, ref)
         raw, bad = self._raw(ref, target)
         R_theta, R_down = self.heads.training(raw)
-        loss = _per_member_mse(R_theta, R) + _per_member_mse(self._rotate(R_down, ref), target)  # Eq. 35
+        loss = per_member_mse(R_theta, R) + per_member_mse(self._rotate(R_down, ref), target)  # Eq. 35
         return torch.where(bad, torch.full_like(loss, math.nan), loss)
 
     def evaluate(self, chunk: int = 32) -> dict[str, torch.Tensor]:

@@ -67,7 +67,14 @@ from posebook.models.rotation_heads import (
     outputs,
     raw_dim,
 )
-from posebook.models.training import EnsembleLinear, FitResult, fit, member_generators, nonfinite_members
+from posebook.models.training import (
+    EnsembleLinear,
+    FitResult,
+    fit,
+    member_generators,
+    per_member_mse,
+    zero_nonfinite_members,
+)
 
 __all__ = [
     "NUM_ROTATIONS",
@@ -109,6 +116,8 @@ class Variant:
     ``ortho_in_rot_loss`` / ``ortho_in_downstream`` (None: the representation's default, False only
     for "prom") and ``inference_ortho`` ("svd" or "gs", used by "prom") are passed to
     :func:`posebook.models.rotation_heads.outputs` (PRoM Table 3a's L_theta, L_Y and post columns).
+    ``lr_factor`` multiplies the learning rate of the run (PRoM A.10 trains CLIFF + PRoM at 3x the
+    learning rate of CLIFF); :func:`train_regressor` takes per-member learning rates.
     """
 
     label: str
@@ -116,6 +125,7 @@ class Variant:
     ortho_in_rot_loss: Optional[bool] = None
     ortho_in_downstream: Optional[bool] = None
     inference_ortho: str = "svd"
+    lr_factor: float = 1.0
 
     def __post_init__(self) -> None:
         raw_dim(self.representation)  # raises for an unknown name
@@ -127,6 +137,8 @@ class Variant:
             )
         if self.inference_ortho not in ("svd", "gs"):
             raise ValueError(f"inference_ortho must be 'svd' or 'gs', got {self.inference_ortho!r}")
+        if not self.lr_factor > 0:
+            raise ValueError(f"lr_factor must be > 0, got {self.lr_factor}")
 
     @property
     def key(self) -> tuple:
@@ -329,18 +341,6 @@ class RegressionData:
 # ------------------------------------------------------------------------------------ model
 
 
-def _guard(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero the outputs of members holding non-finite numbers (LAPACK's SVD raises on them) and
-    return them with the (M,) mask of those members (their losses become NaN: a diverged run)."""
-    bad = nonfinite_members(raw.detach())
-    if bool(bad.any()):
-        raw = torch.where(bad.reshape(-1, *([1] * (raw.dim() - 1))), torch.zeros_like(raw), raw)
-    return raw, bad
-
-
-def _per_member_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (a - b).square().reshape(a.shape[0], -1).mean(dim=1)
-
 
 class BodyRegressor(torch.nn.Module):
     """M independent HMR-style keypoint regressors, one per (variant, seed), in one batched network.
@@ -474,11 +474,11 @@ class BodyRegressor(torch.nn.Module):
             outputs are not finite.
         """
         raw, beta = self(keypoints)
-        raw, bad = _guard(raw)
+        raw, bad = zero_nonfinite_members(raw)
         R_theta, R_y, _ = self.matrices(raw, training=True)
-        l_rot = _per_member_mse(R_theta, rotations)
-        l_joints = _per_member_mse(skeleton.joints(R_y, beta, joint_set), joints)
-        l_shape = _per_member_mse(beta, shape)
+        l_rot = per_member_mse(R_theta, rotations)
+        l_joints = per_member_mse(skeleton.joints(R_y, beta, joint_set), joints)
+        l_shape = per_member_mse(beta, shape)
         total = weights.rotation * l_rot + weights.joints * l_joints + weights.shape * l_shape
         total = torch.where(bad, torch.full_like(total, math.nan), total)
         return {"loss": total, "rotation": l_rot, "joints": l_joints, "shape": l_shape}
@@ -496,7 +496,7 @@ class BodyRegressor(torch.nn.Module):
         Rs, betas = [], []
         for start in range(0, keypoints.shape[0], chunk):
             raw, beta = self(keypoints[start:start + chunk])
-            raw, bad = _guard(raw)
+            raw, bad = zero_nonfinite_members(raw)
             R = self.matrices(raw, training=False).eval
             nan = bad.reshape(-1, *([1] * (R.dim() - 1)))
             Rs.append(torch.where(nan, torch.full_like(R, math.nan), R))

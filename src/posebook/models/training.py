@@ -33,6 +33,8 @@ __all__ = [
     "fit",
     "member_generators",
     "nonfinite_members",
+    "per_member_mse",
+    "zero_nonfinite_members",
     "cpu_threads",
 ]
 
@@ -151,6 +153,24 @@ class EnsembleAdam:
 def nonfinite_members(x: torch.Tensor) -> torch.Tensor:
     """(M, ...) -> (M,) bool: which members hold a NaN or an infinity anywhere."""
     return ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
+
+
+def zero_nonfinite_members(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero the raw outputs of ensemble members holding non-finite numbers (LAPACK's SVD raises on
+    them); returns the safe tensor and the (M,) mask of those members, whose losses become NaN.
+
+    Args:
+        raw: (M, ...) outputs of M ensemble members.
+    """
+    bad = nonfinite_members(raw.detach())
+    if bool(bad.any()):
+        raw = torch.where(bad.reshape(-1, *([1] * (raw.dim() - 1))), torch.zeros_like(raw), raw)
+    return raw, bad
+
+
+def per_member_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean squared error per ensemble member: (M, ...) x (M, ...) -> (M,)."""
+    return (a - b).square().reshape(a.shape[0], -1).mean(dim=1)
 
 
 @dataclass

@@ -1,0 +1,81 @@
+"""Benchmark: wall time of each PRoM body experiment at the quick profile (the book's CPU budget).
+
+Usage: python bench/bench_prom_bodies.py [--device cpu] [--standalone] [--cold-world] [--notebook]
+
+The experiments run once each, in the notebook's order and with its arguments
+(notebooks/prom/bodies.md), cold (``resume=False``, results in a temporary directory), in one process
+as the notebook does: trained (variant, seed) members are shared between the three experiments
+(``posebook.experiments.prom_bodies`` keeps them in memory), so ``prom.ortho_ablation`` trains only the
+variants ``prom.body_regression`` did not, and ``prom.fit_2d`` trains nothing. ``--standalone`` clears
+that memory before each experiment (the time of each one run alone). The world comes from the world
+cache (~1 s) unless ``--cold-world`` points the cache at an empty folder (the first run on a fresh
+machine: CMU retargeting and Anny skinning of every sample). The motion source follows
+``$POSEBOOK_CMU_DIR`` (CMU when set, else procedural poses). The machine may be shared: the load
+average is printed with the times, which are what this machine gave now, not a best case.
+``--notebook`` also times ``jupyter execute`` of the whole notebook on a copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from posebook.experiments import prom_bodies as PB
+from posebook.experiments import run_experiment
+from posebook.runs import make_context
+
+#: The calls the bodies notebook makes (keep in sync with notebooks/prom/bodies.md).
+CALLS = [
+    ("prom.body_regression", {}),
+    ("prom.ortho_ablation", {}),
+    ("prom.fit_2d", {}),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--standalone", action="store_true", help="forget trained members between experiments")
+    parser.add_argument("--cold-world", action="store_true", help="build the world into an empty cache")
+    parser.add_argument("--notebook", action="store_true")
+    args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), cores: {os.cpu_count()}, "
+          f"CMU: {os.environ.get('POSEBOOK_CMU_DIR') or 'not set (procedural poses)'}")
+    with tempfile.TemporaryDirectory() as out:
+        if args.cold_world:
+            os.environ["POSEBOOK_CACHE_DIR"] = str(Path(out) / "cache")
+        start = time.perf_counter()
+        setup = PB.make_setup(make_context("quick", device=args.device))
+        print(f"{'world (+ Anny load)':24s} {time.perf_counter() - start:7.1f} s  "
+              f"{'built' if not setup.world.loaded_from_cache else 'from cache'}: {setup.data_source}")
+        total = 0.0
+        for name, params in CALLS:
+            if args.standalone:
+                PB._TRAINED.clear()
+            start = time.perf_counter()
+            res = run_experiment(name, profile="quick", device=args.device, seed=0, out=out, resume=False, **params)
+            elapsed = time.perf_counter() - start
+            total += elapsed
+            print(f"{name:24s} {elapsed:7.1f} s  rows={len(res.frame):4d}  load={os.getloadavg()[0]:.2f}",
+                  flush=True)
+        print(f"{'experiments total':24s} {total:7.1f} s")
+    if args.notebook:
+        source = Path(__file__).resolve().parents[1] / "notebooks" / "prom" / "bodies.ipynb"
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / source.name
+            shutil.copy(source, copy)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "jupyter", "execute", "--inplace", str(copy)], check=True,
+                           cwd=tmp, capture_output=True)
+            print(f"{'notebook (jupyter execute)':24s} {time.perf_counter() - start:7.1f} s  "
+                  f"load={os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
