@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _bench import time_experiment, time_notebook
+
 from posebook.experiments import prom_bodies as PB
-from posebook.experiments import run_experiment
 from posebook.runs import make_context
 
 #: The calls the bodies notebook makes (keep in sync with notebooks/prom/bodies.md).
@@ -58,23 +56,10 @@ def main() -> None:
         for name, params in CALLS:
             if args.standalone:
                 PB._TRAINED.clear()
-            start = time.perf_counter()
-            res = run_experiment(name, profile="quick", device=args.device, seed=0, out=out, resume=False, **params)
-            elapsed = time.perf_counter() - start
-            total += elapsed
-            print(f"{name:24s} {elapsed:7.1f} s  rows={len(res.frame):4d}  load={os.getloadavg()[0]:.2f}",
-                  flush=True)
+            total += time_experiment(name, params, args.device, out)
         print(f"{'experiments total':24s} {total:7.1f} s")
     if args.notebook:
-        source = Path(__file__).resolve().parents[1] / "notebooks" / "prom" / "bodies.ipynb"
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = Path(tmp) / source.name
-            shutil.copy(source, copy)
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "jupyter", "execute", "--inplace", str(copy)], check=True,
-                           cwd=tmp, capture_output=True)
-            print(f"{'notebook (jupyter execute)':24s} {time.perf_counter() - start:7.1f} s  "
-                  f"load={os.getloadavg()[0]:.2f}")
+        time_notebook("prom/bodies.ipynb")
 
 
 if __name__ == "__main__":

@@ -12,15 +12,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
-import time
-from pathlib import Path
 
-from posebook.experiments import prom as P  # noqa: F401  (registers the experiments)
-from posebook.experiments import run_experiment
+from _bench import time_experiment, time_notebook
 
 #: The calls the tables notebook makes (keep in sync with notebooks/prom/tables.md).
 CALLS = [
@@ -40,23 +34,10 @@ def main() -> None:
     total = 0.0
     with tempfile.TemporaryDirectory() as out:
         for name, params in CALLS:
-            start = time.perf_counter()
-            res = run_experiment(name, profile="quick", device=args.device, seed=0, out=out, resume=False, **params)
-            elapsed = time.perf_counter() - start
-            total += elapsed
-            print(f"{name:24s} {elapsed:7.1f} s  rows={len(res.frame):4d}  load={os.getloadavg()[0]:.2f}",
-                  flush=True)
+            total += time_experiment(name, params, args.device, out)
     print(f"{'experiments total':24s} {total:7.1f} s")
     if args.notebook:
-        source = Path(__file__).resolve().parents[1] / "notebooks" / "prom" / "tables.ipynb"
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = Path(tmp) / source.name
-            shutil.copy(source, copy)
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "jupyter", "execute", "--inplace", str(copy)], check=True,
-                           cwd=tmp, capture_output=True)
-            print(f"{'notebook (jupyter execute)':24s} {time.perf_counter() - start:7.1f} s  "
-                  f"load={os.getloadavg()[0]:.2f}")
+        time_notebook("prom/tables.ipynb")
 
 
 if __name__ == "__main__":

@@ -32,10 +32,6 @@ from posebook.geometry.rotations import axis_angle_to_matrix, random_rotation
 F64 = torch.float64
 
 
-@pytest.fixture
-def gen() -> torch.Generator:
-    return torch.Generator().manual_seed(0)
-
 
 def _points(n: int, j: int, gen: torch.Generator, depth: float = 5.0) -> torch.Tensor:
     """(n, j, 3) body-sized point clouds in front of the camera, off-centre."""

@@ -13,10 +13,6 @@ from posebook.models import rotation_heads as H
 F64 = torch.float64
 
 
-@pytest.fixture
-def gen() -> torch.Generator:
-    return torch.Generator().manual_seed(0)
-
 
 def _raw(representation: str, *batch: int, gen: torch.Generator) -> torch.Tensor:
     return torch.randn(*batch, H.raw_dim(representation), generator=gen, dtype=F64)

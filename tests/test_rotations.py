@@ -29,10 +29,6 @@ from posebook.geometry.rotations import (
 F64 = torch.float64
 
 
-@pytest.fixture
-def gen() -> torch.Generator:
-    return torch.Generator().manual_seed(0)
-
 
 def _randn(*shape: int, gen: torch.Generator) -> torch.Tensor:
     return torch.randn(*shape, generator=gen, dtype=F64)
