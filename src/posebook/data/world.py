@@ -45,6 +45,7 @@ and (CMU) the names and sizes of the clip files; a later call with the same key 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -63,7 +64,7 @@ import roma
 import torch
 
 from posebook import __version__
-from posebook.data import poses
+from posebook.data import mocap, poses
 from posebook.geometry import camera
 from posebook.runs import ENV_CACHE_DIR, ENV_CMU_DIR, atomic_write_bytes, atomic_write_text
 
@@ -520,7 +521,6 @@ def _procedural_poses(config: WorldConfig, g: torch.Generator) -> tuple[torch.Te
 def _cmu_poses(config: WorldConfig, cmu_dir: Path, g: torch.Generator, body: Any
                ) -> tuple[torch.Tensor, pd.DataFrame]:
     """Balanced CMU frames: subject uniform, clip uniform within it, frame uniform within it."""
-    from posebook.data import mocap
     from posebook.data.retarget import retarget_to_anny
 
     clips = _cmu_clips(cmu_dir)
@@ -553,7 +553,7 @@ def _cmu_poses(config: WorldConfig, cmu_dir: Path, g: torch.Generator, body: Any
         parts, picks = [], []
         for c in np.unique(clip_of[clips["subject"].to_numpy()[clip_of] == name]):
             row = clips.iloc[c]
-            motion = mocap.resample(mocap.load_asf_amc(row["asf"], row["amc"], fps=_CMU_NATIVE_FPS), fps)
+            motion = _resampled_clip(row["asf"], row["amc"], fps)
             if motion.num_frames != counts[c]:
                 raise RuntimeError(f"{row['amc']}: resampled to {motion.num_frames} frames, expected "
                                    f"{counts[c]} (list_cmu's frame count disagrees with the parser)")
@@ -581,6 +581,21 @@ def _cmu_poses(config: WorldConfig, cmu_dir: Path, g: torch.Generator, body: Any
 
 
 # ---------------------------------------------------------------------------- build
+
+
+@functools.lru_cache(maxsize=32)
+def _resampled_clip_cached(asf: str, amc: str, fps: float, stamp: tuple) -> mocap.Motion:
+    return mocap.resample(mocap.load_asf_amc(asf, amc, fps=_CMU_NATIVE_FPS), fps)
+
+
+def _resampled_clip(asf: str, amc: str, fps: float) -> mocap.Motion:
+    """A CMU clip parsed once per process (worlds of several configs reuse it), at ``fps``.
+
+    Keyed on the files' sizes and modification times, so an edited file is parsed again. Callers
+    must not modify the returned tensors.
+    """
+    stamp = tuple((os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (asf, amc))
+    return _resampled_clip_cached(str(asf), str(amc), float(fps), stamp)
 
 
 def sample_cameras(config: WorldConfig, g: torch.Generator) -> dict[str, torch.Tensor]:
