@@ -111,8 +111,11 @@ def levels(parents: Sequence[int]) -> list[list[int]]:
 
 
 @functools.lru_cache(maxsize=64)
-def _ancestor_matrix(parents: tuple[int, ...]) -> tuple[tuple[float, ...], ...]:
-    # A[j][k] = 1 if joint k lies on the path root -> j (both ends included).
+def ancestor_matrix(parents: tuple[int, ...]) -> tuple[tuple[float, ...], ...]:
+    """(J, J) nested tuples: A[j][k] = 1 if joint k lies on the path root -> j (both ends included).
+
+    Positions along a tree are ``A @ bone_vectors``; ``parents`` must be a tuple (it is cached).
+    """
     rows = []
     for j in range(len(parents)):
         row = [0.0] * len(parents)
@@ -285,7 +288,7 @@ def forward_kinematics(
     # bone[j] = G[pa(j)] @ offsets[j]; bone[0] = offsets[0] (the root's own rest position).
     rotated = (R_glob[..., parent_idx, :, :] @ offsets[..., None]).squeeze(-1)
     bones = torch.cat([offsets[..., :1, :].expand_as(rotated[..., :1, :]), rotated[..., 1:, :]], -2)
-    joints = R_rel.new_tensor(_ancestor_matrix(parents)) @ bones
+    joints = R_rel.new_tensor(ancestor_matrix(parents)) @ bones
     if root_translation is not None:
         if root_translation.shape[-1] != 3:
             raise ValueError(

@@ -36,7 +36,6 @@ All tensors are float64 on the CPU (``torch``); convert with ``.to(...)`` downst
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import re
@@ -49,7 +48,7 @@ import pandas as pd
 import roma
 import torch
 
-from posebook.body.kinematics import relative_to_global, validate_parents
+from posebook.body.kinematics import ancestor_matrix, relative_to_global, validate_parents
 from posebook.runs import ENV_CMU_DIR
 
 __all__ = [
@@ -212,18 +211,6 @@ class JointTree:
 # kinematics
 
 
-@functools.lru_cache(maxsize=32)
-def _ancestor_matrix(parents: tuple[int, ...]) -> np.ndarray:
-    # A[j, k] = 1 when joint k lies on the path root -> j: positions are A @ (rotated bones).
-    A = np.zeros((len(parents), len(parents)))
-    for j in range(len(parents)):
-        k = j
-        while k >= 0:
-            A[j, k] = 1.0
-            k = parents[k]
-    return A
-
-
 def bone_forward_kinematics(
     local_rotations: torch.Tensor,
     offsets: torch.Tensor,
@@ -252,7 +239,7 @@ def bone_forward_kinematics(
     G = relative_to_global(local_rotations, parents)
     rotated = (G[..., 1:, :, :] @ offsets[..., 1:, :, None]).squeeze(-1)
     bones = torch.cat([offsets[..., :1, :].expand_as(rotated[..., :1, :]), rotated], dim=-2)
-    positions = local_rotations.new_tensor(_ancestor_matrix(parents)) @ bones
+    positions = local_rotations.new_tensor(ancestor_matrix(parents)) @ bones
     if root_translation is not None:
         positions = positions + root_translation[..., None, :]
     return positions, G

@@ -14,6 +14,7 @@ import torch
 
 from posebook.body import kinematics
 from posebook.body.models import AnnyBody
+from posebook.data.world import MODEL_TO_CAMERA
 from posebook.experiments.registry import ExperimentResult, experiment
 from posebook.geometry import camera
 from posebook.geometry.rotations import (
@@ -26,9 +27,8 @@ from posebook.geometry.rotations import (
 )
 from posebook.runs import RunContext
 
-#: Anny's y-up body frame (x = subject's left, y up, z = front) -> OpenCV camera frame
-#: (x right, y down, z forward): a half turn about x, so a subject with yaw 0 faces the camera.
-BODY_TO_CAMERA = torch.tensor([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]], dtype=torch.float64)
+#: Anny's y-up body frame -> OpenCV camera frame, as in the world (a subject with yaw 0 faces the camera).
+BODY_TO_CAMERA = torch.tensor(MODEL_TO_CAMERA, dtype=torch.float64)
 
 
 @dataclass

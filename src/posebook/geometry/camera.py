@@ -22,6 +22,8 @@ from typing import Literal, Sequence, Union
 import roma
 import torch
 
+from posebook.geometry.rotations import _check_last_dims  # one shape check for the geometry modules
+
 __all__ = [
     "intrinsics",
     "fov",
@@ -54,11 +56,6 @@ def _tensors(*values: TensorLike) -> list[torch.Tensor]:
     else:
         dtype, device = like.dtype, like.device
     return [torch.as_tensor(v, dtype=dtype, device=device) for v in values]
-
-
-def _check_last_dims(x: torch.Tensor, shape: tuple[int, ...], name: str) -> None:
-    if x.dim() < len(shape) or tuple(x.shape[x.dim() - len(shape):]) != shape:
-        raise ValueError(f"{name} must have shape (..., {', '.join(map(str, shape))}), got {tuple(x.shape)}")
 
 
 def _check_positive(x: torch.Tensor, name: str, unit: str = "pixels") -> None:

@@ -44,6 +44,7 @@ __all__ = [
 
 
 def _check_last_dims(x: torch.Tensor, shape: tuple[int, ...], name: str) -> None:
+    """Raise if ``x`` is not a tensor of shape ``(..., *shape)`` (shared by the geometry modules)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if tuple(x.shape[x.dim() - len(shape):]) != shape or x.dim() < len(shape):
