@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +18,6 @@ from posebook.runs import make_context
 
 pytestmark = pytest.mark.slow  # the Anny model runs
 
-SHARED_CMU = Path(__file__).resolve().parents[2] / "shared" / "data" / "cmu_mocap"
-needs_cmu = pytest.mark.skipif(not (SHARED_CMU / "02.asf").is_file(), reason="no CMU subset beside the checkout")
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +109,13 @@ def test_retarget_error_without_cmu(monkeypatch):
         Wx.cmu_clip_on_anny(None)
 
 
-@needs_cmu
-def test_retarget_error_and_clip_on_anny(body):
-    ctx = make_context("quick", cmu_dir=SHARED_CMU)
+def test_retarget_error_and_clip_on_anny(body, cmu_dir):
+    ctx = make_context("quick", cmu_dir=cmu_dir)
     result = Wx.retarget_error(ctx, frames=10, clips=("09_06",))
     assert result.data_source == "CMU mocap (subset: 1 clips, 1 subjects)"
     mean = result.frame.set_index("shape")["mean_mm"]
     assert mean["fitted"] < mean["anny default"] < 100
-    clip = Wx.cmu_clip_on_anny(SHARED_CMU, "09_06", frames=3, body=body)
+    clip = Wx.cmu_clip_on_anny(cmu_dir, "09_06", frames=3, body=body)
     E, K = clip.extrinsics, clip.K
     by_hand = camera.project(clip.mocap_joints @ E[:, :3, :3].transpose(1, 2) + E[:, None, :3, 3], K)
     assert torch.allclose(clip.mocap_uv, by_hand)

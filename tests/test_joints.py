@@ -16,7 +16,7 @@ import roma
 import torch
 
 from posebook.body import joints as J
-from posebook.data.benchmarks import H36M17_NAMES, H36M17_PARENTS, SMPL24_NAMES, SMPL24_PARENTS
+from posebook.body.skeletons import H36M17_NAMES, H36M17_PARENTS, SMPL24_NAMES, SMPL24_PARENTS
 
 REPO = Path(__file__).resolve().parents[1]
 ADULT = [0.5, 0.8, 0.5, 0.5, 0.5, 0.5]  # anny phenotypes: age 0.8 ~ an adult
@@ -156,14 +156,11 @@ def test_rig_constants_match_anny(anny):
 
 
 @pytest.mark.slow
-def test_cmu31_matches_the_asf_hierarchy_file():
-    cmu = Path(os.environ.get("POSEBOOK_CMU_DIR", REPO / ".." / "shared" / "data" / "cmu_mocap"))
-    if not (cmu / "02.asf").is_file():
-        pytest.skip(f"CMU mocap subset not found at {cmu}; set POSEBOOK_CMU_DIR")
+def test_cmu31_matches_the_asf_hierarchy_file(cmu_dir):
     from posebook.data.mocap import load_asf
 
     for subject in ("02", "135"):
-        skeleton = load_asf(cmu / f"{subject}.asf")
+        skeleton = load_asf(cmu_dir / f"{subject}.asf")
         assert tuple(skeleton.names) == J.CMU31 and tuple(skeleton.parents) == J.CMU31_PARENTS
 
 

@@ -33,12 +33,7 @@ README_FRAMES = {
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def cmu_dir() -> Path:
-    path = Path(os.environ.get("POSEBOOK_CMU_DIR", REPO / ".." / "shared" / "data" / "cmu_mocap")).resolve()
-    if not path.is_dir():
-        pytest.skip(f"CMU mocap subset not found at {path}; set POSEBOOK_CMU_DIR")
-    return path
+# cmu_dir: the session fixture of tests/conftest.py ($POSEBOOK_CMU_DIR, else shared/data beside the checkout).
 
 
 @pytest.fixture(scope="module")

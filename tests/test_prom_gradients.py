@@ -27,6 +27,13 @@ def _columns_of_rgs(t1: torch.Tensor, t2: torch.Tensor) -> torch.Tensor:
     return matrix_from_6d(torch.stack((t1, t2), dim=-1).reshape(6)).mT  # rows r'_1, r'_2, r'_3
 
 
+def _autograd_of_loss(M: torch.Tensor, R: torch.Tensor, method: str, proper: bool = True) -> torch.Tensor:
+    """d/dM of 1/2 |g(M) - R|_F^2, written out here (not rotation_loss) and differentiated by autograd."""
+    Mg = M.clone().requires_grad_(True)
+    (0.5 * ((orthogonalize(Mg, method, proper) - R) ** 2).sum()).backward()
+    return Mg.grad
+
+
 # ----------------------------------------------------------------------------- building blocks
 
 
@@ -72,10 +79,9 @@ def test_gs_gradient_terms_are_the_column_losses_and_sum_to_autograd(batch):
         col = matrix_from_6d(t.reshape(4, 5, 6))[..., :, i]
         (0.5 * ((col - R[..., :, i]) ** 2).sum()).backward()
         torch.testing.assert_close(closed, t.grad, **TOL)
-    Mg = M.clone().requires_grad_(True)
-    G.rotation_loss(Mg, R, "gs").sum().backward()
-    torch.testing.assert_close(terms.total, Mg.grad[..., :2], **TOL)
-    assert Mg.grad[..., 2].abs().max() == 0  # the third column is never used by r_GS
+    auto = _autograd_of_loss(M, R, "gs")
+    torch.testing.assert_close(terms.total, auto[..., :2], **TOL)
+    assert auto[..., 2].abs().max() == 0  # the third column is never used by r_GS
     assert terms.through_r1[..., 1].abs().max() == 0  # term 1 has no t'_2 part
 
 
@@ -102,11 +108,10 @@ def test_gs_terms_at_the_solution_vanish():
 @pytest.mark.parametrize("proper", [True, False])
 def test_svd_gradient_matches_autograd(batch, proper):
     R, M = batch
-    Mg = M.clone().requires_grad_(True)
-    G.rotation_loss(Mg, R, "svd", proper).sum().backward()
-    torch.testing.assert_close(G.svd_gradient(M, R, proper), Mg.grad, **TOL)
+    auto = _autograd_of_loss(M, R, "svd", proper)
+    torch.testing.assert_close(G.svd_gradient(M, R, proper), auto, **TOL)
     parts = G.svd_gradient_terms(M, R, proper)
-    torch.testing.assert_close(parts.total, Mg.grad, **TOL)
+    torch.testing.assert_close(parts.total, auto, **TOL)
 
 
 def test_svd_parts_through_U_and_V_match_autograd_with_the_other_factor_frozen(batch):
@@ -165,15 +170,28 @@ def test_svd_denominators_hand_case():
 
 def test_prom_gradient_is_the_error(batch):
     R, M = batch
-    Mg = M.clone().requires_grad_(True)
-    G.rotation_loss(Mg, R, "identity").sum().backward()
-    torch.testing.assert_close(G.prom_gradient(M, R), Mg.grad, atol=0, rtol=0)
-    torch.testing.assert_close(G.loss_gradient(M, R, "identity"), M - R, atol=0, rtol=0)
+    auto = _autograd_of_loss(M, R, "identity")
+    torch.testing.assert_close(G.prom_gradient(M, R), auto, atol=0, rtol=0)
+    torch.testing.assert_close(G.loss_gradient(M, R, "identity"), auto, atol=0, rtol=0)
+    # By hand: M = 2 I, R = I -> L = 1/2 sum_ii (2 - 1)^2 = 3/2 and dL/dM = diag(1, 1, 1).
+    eye = torch.eye(3, dtype=F64)
+    assert float(G.rotation_loss(2 * eye, eye, "identity")) == 1.5
+    torch.testing.assert_close(G.loss_gradient(2 * eye, eye, "identity"), eye, atol=0, rtol=0)
+    # ... and one off-diagonal entry: M = R + 0.25 e_01 moves only dL/dM_01, to 0.25.
+    E = torch.zeros(3, 3, dtype=F64)
+    E[0, 1] = 0.25
+    torch.testing.assert_close(G.prom_gradient(eye + E, eye), E, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("method, proper", [("svd", True), ("svd", False), ("gs", True)])
+def test_loss_gradient_dispatch_matches_autograd(batch, method, proper):
+    R, M = batch
+    got = G.loss_gradient(M, R, method, proper=proper)
+    torch.testing.assert_close(got, _autograd_of_loss(M, R, method, proper), **TOL)
 
 
 def test_loss_gradient_dispatch_and_errors(batch):
     R, M = batch
-    torch.testing.assert_close(G.loss_gradient(M, R, "svd", proper=False), G.svd_gradient(M, R, False))
     with pytest.raises(ValueError, match="proper=True"):
         G.loss_gradient(M, R, "gs", proper=False)
     with pytest.raises(ValueError, match="'identity', 'gs' or 'svd'"):

@@ -16,7 +16,6 @@ Measured (CMU 02_01 walk and 135_04 front kick, 100 frames each, float64):
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,13 +34,7 @@ MATCHED = [j for j, n in enumerate(ANNY_CMU_MB) if n not in RT.PELVIS_RIGID]
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def cmu_dir() -> Path:
-    default = REPO / ".." / "shared" / "data" / "cmu_mocap"
-    path = Path(os.environ.get("POSEBOOK_CMU_DIR", default)).resolve()
-    if not path.is_dir():
-        pytest.skip(f"CMU mocap subset not found at {path}; set POSEBOOK_CMU_DIR")
-    return path
+# cmu_dir: the session fixture of tests/conftest.py ($POSEBOOK_CMU_DIR, else shared/data beside the checkout).
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,10 @@ from posebook.data.world import (
     World,
     WorldConfig,
     build_world,
-    farthest_point_indices,
     world_cache_dir,
     world_cache_key,
 )
+from posebook.geometry.points import farthest_point_indices
 from posebook.runs import ENV_CACHE_DIR, ENV_CMU_DIR
 
 pytestmark = pytest.mark.slow  # every world runs the Anny model
@@ -315,22 +315,16 @@ def test_errors(body, monkeypatch, tmp_path):
 def test_farthest_point_indices_hand_case():
     points = torch.tensor([[0.0, 0, 0], [0.1, 0, 0], [5.0, 0, 0], [2.6, 0, 0], [0, 3.0, 0]])
     # from 0: farthest is 2 (5 m); then the point farthest from {0, 2}: 4 (3 m) beats 3 (2.4 m)
-    assert farthest_point_indices(points, 4).tolist() == [0, 2, 4, 3]
+    assert farthest_point_indices(points, 4, start=0).tolist() == [0, 2, 4, 3]
+    # default start: the point farthest from the centroid (1.54, 0.6, 0): point 2 (3.5 m)
+    assert farthest_point_indices(points, 2).tolist() == [2, 4]
 
 
 # ------------------------------------------------------------------------- CMU
 
 
-def _cmu_dir() -> Path:
-    path = Path(os.environ.get(ENV_CMU_DIR, REPO / ".." / "shared" / "data" / "cmu_mocap")).resolve()
-    if not any(path.glob("*.amc")):
-        pytest.skip(f"CMU mocap subset not found at {path}; set {ENV_CMU_DIR} to run the CMU world test")
-    return path
-
-
-def test_cmu_world_is_balanced_and_traceable(body):
-    cmu = _cmu_dir()
-    w = build_world(WorldConfig(size=40, seed=0, source="cmu", cmu_dir=str(cmu), joint_sets=("h36m17",),
+def test_cmu_world_is_balanced_and_traceable(body, cmu_dir):
+    w = build_world(WorldConfig(size=40, seed=0, source="cmu", cmu_dir=str(cmu_dir), joint_sets=("h36m17",),
                                 render=False), cache=False, body=body, progress=False)
     assert w.resolved_source == "cmu"
     assert w.meta["source"].str.fullmatch(r"cmu:\d+_\d+#\d+").all()

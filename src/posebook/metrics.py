@@ -16,6 +16,13 @@ Convention for every function here:
   root joints"; ZeDO/PersPose evaluate root-relative joints), so benchmark code passes the pelvis.
 - Shapes must match exactly (no broadcasting between prediction and target) so that a transposed or
   mis-sized input fails loudly instead of being averaged.
+- Non-finite input is never turned into a number: a sample whose prediction or target holds a NaN or
+  +-inf coordinate (or rotation entry) gets a non-finite value, the other samples are unaffected.
+  That value is NaN, except that the plain distance errors (``mpjpe``, ``pve``, ``accel_error``,
+  ``depth_error``) may give +inf for an infinite coordinate. In particular ``pck``/``auc`` do not count
+  a NaN joint as "wrong", and ``min_mpjpe``/``min_pa_mpjpe`` do not skip a broken hypothesis: both
+  give NaN. So ``values.mean()`` over a dataset is NaN as soon as one sample is; nothing here skips
+  NaNs, and nothing raises on them (a check would force a device sync per call).
 """
 
 from __future__ import annotations
@@ -211,10 +218,14 @@ def pa_pve(pred_vertices: torch.Tensor, target_vertices: torch.Tensor) -> torch.
 
 
 def _pck_curve(distances: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
-    """(..., J) distances, (K,) thresholds -> (..., K) percentage of joints with distance < threshold."""
+    """(..., J) distances, (K,) thresholds -> (..., K) percentage of joints with distance < threshold.
+
+    A sample with a non-finite distance (NaN or inf input) gets NaN, not "that joint is wrong"."""
     # Strict "<" as in the MPI-INF-3DHP evaluation script (and ZeDO/PoseAug ports of it).
     correct = distances[..., None, :] < thresholds[:, None]
-    return correct.to(distances.dtype).mean(-1) * 100.0
+    pct = correct.to(distances.dtype).mean(-1) * 100.0
+    finite = torch.isfinite(distances).all(-1, keepdim=True)
+    return torch.where(finite, pct, torch.full_like(pct, float("nan")))
 
 
 def pck(
@@ -233,7 +244,7 @@ def pck(
 
     Returns:
         (...,) PCK per sample, percent in [0, 100]. With equal J per sample its mean over samples equals
-        the pooled fraction of correct joints.
+        the pooled fraction of correct joints. NaN for a sample with a NaN/inf coordinate.
     """
     _check_same_shape(pred, target, "pck", "(..., J, 3)", (None, 3))
     distances = _joint_distances(_root_centre(pred, root), _root_centre(target, root))
@@ -260,7 +271,7 @@ def auc(
         root: joint index (or indices) to centre both sets on first; the benchmark uses the pelvis.
 
     Returns:
-        (...,) AUC per sample, percent.
+        (...,) AUC per sample, percent; NaN for a sample with a NaN/inf coordinate.
     """
     _check_same_shape(pred, target, "auc", "(..., J, 3)", (None, 3))
     distances = _joint_distances(_root_centre(pred, root), _root_centre(target, root))
@@ -276,7 +287,7 @@ def angle_error(R_pred: torch.Tensor, R_target: torch.Tensor) -> torch.Tensor:
     theta = angle(R_pred^T R_target) in [0, 180], computed by
     :func:`posebook.geometry.rotations.geodesic_distance` with the atan2 form, which stays accurate
     near 0 and 180 degrees where arccos of the (clamped) trace loses half the float digits, and is
-    never NaN.
+    never NaN for finite matrices. A NaN or inf entry in either matrix gives NaN for that pair.
 
     Args:
         R_pred: (..., 3, 3) predicted rotation matrices.
@@ -321,6 +332,13 @@ def _check_hypotheses(pred_hyps: torch.Tensor, target: torch.Tensor, what: str) 
         )
 
 
+def _nan_unless_all_finite(per_hyp: torch.Tensor) -> torch.Tensor:
+    """(..., S) errors -> the same, all NaN in a sample where one hypothesis error is NaN or inf
+    (``amin`` would otherwise skip an infinite one and return the best of the rest)."""
+    finite = torch.isfinite(per_hyp).all(-1, keepdim=True)
+    return torch.where(finite, per_hyp, torch.full_like(per_hyp, float("nan")))
+
+
 def min_mpjpe(pred_hyps: torch.Tensor, target: torch.Tensor, root: Root = None) -> torch.Tensor:
     """Best-of-S MPJPE, minMPJPE = min_s MPJPE(p^(s), g), in mm (ZeDO Sec. 4, following GFPose).
 
@@ -335,11 +353,11 @@ def min_mpjpe(pred_hyps: torch.Tensor, target: torch.Tensor, root: Root = None) 
         root: joint index (or indices) to centre every hypothesis and the target on first.
 
     Returns:
-        (...,) minMPJPE per sample, millimetres.
+        (...,) minMPJPE per sample, millimetres; NaN if any hypothesis (or the target) holds a NaN/inf.
     """
     _check_hypotheses(pred_hyps, target, "min_mpjpe")
     per_hyp = mpjpe(pred_hyps, target[..., None, :, :].expand_as(pred_hyps), root=root)
-    return per_hyp.amin(-1)
+    return _nan_unless_all_finite(per_hyp).amin(-1)
 
 
 def min_pa_mpjpe(pred_hyps: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -354,10 +372,11 @@ def min_pa_mpjpe(pred_hyps: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target: (..., J, 3) ground-truth joints, metres.
 
     Returns:
-        (...,) min-PA-MPJPE per sample, millimetres.
+        (...,) min-PA-MPJPE per sample, millimetres; NaN if any hypothesis (or the target) holds a NaN/inf.
     """
     _check_hypotheses(pred_hyps, target, "min_pa_mpjpe")
-    return pa_mpjpe(pred_hyps, target[..., None, :, :].expand_as(pred_hyps)).amin(-1)
+    per_hyp = pa_mpjpe(pred_hyps, target[..., None, :, :].expand_as(pred_hyps))
+    return _nan_unless_all_finite(per_hyp).amin(-1)
 
 
 def accel_error(pred: torch.Tensor, target: torch.Tensor, root: Root = None) -> torch.Tensor:

@@ -9,6 +9,8 @@ result, and a rerun with the same parameters finds the stored result and resumes
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import datetime as _dt
 import functools
 import hashlib
@@ -39,10 +41,11 @@ ENV_CACHE_DIR = "POSEBOOK_CACHE_DIR"
 
 @dataclass(frozen=True)
 class Profile:
-    """How big a run is. ``quick``: CPU minutes (CI, nbval, ``make book``); ``full``: paper-like, GPU.
+    """How big a run is: a named size preset.
 
-    Experiments read their sizes from ``scale`` (a multiplier on sample counts / steps) and the
-    named fields; each experiment documents how it uses them.
+    ``scale`` multiplies the sample counts of experiments whose size is one number
+    (:func:`scaled_presets`); training experiments name their sizes per profile
+    (:meth:`RunContext.sizes`). ``num_seeds`` is how many seeds every comparison runs.
     """
 
     name: str
@@ -54,10 +57,43 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", scale=1.0, num_seeds=3, default_device="cpu",
-                     description="CPU, minutes per notebook; what CI, nbval and `make book` run"),
+                     description="the book build: minutes per notebook on a 2-core CPU (CI, nbval, `make book`); "
+                                 "early training, so verdicts read 'not converged' where runs still move"),
+    "long": Profile("long", scale=4.0, num_seeds=3, default_device="cpu",
+                    description="converged verdicts on a 2-core CPU in at most about an hour per chapter "
+                                "(`posebook run --all --profile long --reference`)"),
+    "gpu": Profile("gpu", scale=10.0, num_seeds=3, default_device="auto",
+                   description="one chapter's experiments in at most 10 minutes on one modern GPU: the size of "
+                               "a reference run whenever a GPU is available"),
     "full": Profile("full", scale=20.0, num_seeds=5, default_device="auto",
-                    description="paper-like scale, GPU when present; run with papermill or the CLI"),
+                    description="the paper's scale (its steps, learning rates and test sizes), for GPU hours"),
 }
+
+
+def is_profile_default(value: Any) -> bool:
+    """The one rule for size parameters: 0, 0.0, None and () mean "the profile's value".
+
+    ``False`` is a value, not a default (``False == 0`` in Python, hence the type check).
+    """
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return value == 0
+    return isinstance(value, (tuple, list)) and len(value) == 0
+
+
+def scaled_presets(quick: Mapping[str, Any], scale: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """Presets for every profile from the quick sizes: the keys in ``scale`` (counts) are multiplied
+    by each profile's :attr:`Profile.scale` (at least 1), the others are kept."""
+    out = {}
+    for name, prof in PROFILES.items():
+        row = dict(quick)
+        for key in scale:
+            row[key] = max(1, int(round(row[key] * prof.scale)))
+        out[name] = row
+    return out
 
 
 def get_profile(name: str | Profile) -> Profile:
@@ -97,6 +133,32 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+@contextlib.contextmanager
+def cpu_threads(n: Optional[int]) -> Iterator[None]:
+    """Run the block (or, as a decorator, the function) with ``torch.set_num_threads(n)``, restored
+    after; ``None`` leaves the setting alone. The one thread cap of the package.
+
+    Small networks and batched 3x3 algebra gain nothing from intra-op threads, and on a shared CPU
+    the threads' waiting costs a lot (measured on this project's 2-core machine under load: 27 ms vs
+    360 ms per step for the same 15-member MLP step with 1 vs 2 threads; 9 s vs 0.45 s for 200 tiny
+    MLP steps). One thread also makes reductions, hence results, independent of the core count.
+    """
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def small_ops_threads(device: torch.device) -> Optional[int]:
+    """The thread cap for small-op workloads on ``device``: 1 on the CPU, no cap elsewhere."""
+    return 1 if torch.device(device).type == "cpu" else None
+
+
 @dataclass(frozen=True)
 class RunContext:
     """Everything an experiment needs to know about where and how it runs."""
@@ -106,6 +168,8 @@ class RunContext:
     seed: int
     data_root: Path | None = None
     cmu_dir: Path | None = None
+    #: where :meth:`cached` keeps intermediate artifacts (trained weights) of this run; None: no cache
+    store: "ResultStore | None" = None
 
     @property
     def generator(self) -> torch.Generator:
@@ -117,8 +181,38 @@ class RunContext:
         return [self.seed + i for i in range(self.profile.num_seeds if n is None else n)]
 
     def scaled(self, n: int, minimum: int = 1) -> int:
-        """``n`` multiplied by the profile scale, at least ``minimum``."""
+        """``n`` times the profile scale, at least ``minimum`` (use :meth:`sizes` in experiments)."""
         return max(minimum, int(round(n * self.profile.scale)))
+
+    def sizes(self, presets: Mapping[str, Mapping[str, Any]], **given: Any) -> dict[str, Any]:
+        """The sizes of a run: ``presets[profile]``, then every ``given`` value that is not a default.
+
+        The one rule for size parameters (:func:`is_profile_default`): a parameter left at 0 / 0.0 /
+        None / () means "the profile's value"; anything else is used as given, never scaled.
+        ``presets`` names every profile of :data:`PROFILES` (write them out, or use
+        :func:`scaled_presets`).
+        """
+        if self.profile.name not in presets:
+            raise ValueError(f"these sizes have no preset for profile {self.profile.name!r}; "
+                             f"presets exist for {sorted(presets)}")
+        out = dict(presets[self.profile.name])
+        for key, value in given.items():
+            if key not in out:
+                raise ValueError(f"unknown size {key!r}; the sizes are {sorted(out)}")
+            if not is_profile_default(value):
+                out[key] = value
+        return out
+
+    def cached(self, kind: str, key: Mapping[str, Any], compute: Any) -> Any:
+        """``compute()``, or its earlier value for the same ``kind`` and ``key`` from the result store
+        (:meth:`ResultStore.load_artifact`); without a store the value is computed every time."""
+        if self.store is None:
+            return compute()
+        value = self.store.load_artifact(kind, key, map_location=self.device)
+        if value is None:
+            value = compute()
+            self.store.save_artifact(kind, key, value)
+        return value
 
     def describe(self) -> dict[str, Any]:
         return {"profile": self.profile.name, "device": str(self.device), "seed": self.seed,
@@ -171,6 +265,56 @@ def source_hash() -> str:
     return digest.hexdigest()[:12]
 
 
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _module_file(module: str) -> Path | None:
+    """``posebook.a.b`` -> its source file (module or package ``__init__``), or None if not ours."""
+    parts = module.split(".")
+    if parts[0] != "posebook":
+        return None
+    base = _PACKAGE_DIR.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """The ``posebook`` modules a source file imports (top level or inside functions)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("posebook"))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("posebook"):
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)  # "from pkg import module"
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def code_hash(module: str) -> str:
+    """SHA-256 (12 hex digits) of the source of ``module`` and every ``posebook`` module it imports,
+    transitively: the identity of the code behind an experiment. A stored result (or a committed
+    reference) whose code hash differs from the current one was computed by other code."""
+    seen: dict[Path, None] = {}
+    todo = [module, "posebook"]
+    while todo:
+        name = todo.pop()
+        path = _module_file(name)
+        if path is None or path in seen:
+            continue
+        seen[path] = None
+        parts = name.split(".")
+        todo.extend(".".join(parts[:k]) for k in range(1, len(parts)))  # parent packages run too
+        todo.extend(_imported_modules(path))
+    digest = hashlib.sha256()
+    for path in sorted(seen):
+        digest.update(path.relative_to(_PACKAGE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def provenance(ctx: RunContext, data_source: str, **extra: Any) -> dict[str, Any]:
     """The record attached to every result: where the numbers came from and how to reproduce them."""
     device_name = (torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda"
@@ -182,6 +326,7 @@ def provenance(ctx: RunContext, data_source: str, **extra: Any) -> dict[str, Any
         "posebook_version": __version__,
         "git_commit": git_commit(),
         "source_hash": source_hash(),
+        "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -230,6 +375,22 @@ class StoredResult:
         return (f"data: {m.get('data_source')} | profile: {m.get('profile')} | device: {m.get('device')}"
                 f" | seed: {m.get('seed')} | posebook {m.get('posebook_version')} @ {commit}")
 
+    def is_current(self) -> bool:
+        """Whether the current code of the experiment computed this result (same :func:`code_hash`)."""
+        module, stored = self.meta.get("experiment_module"), self.meta.get("code_hash")
+        return bool(module and stored) and code_hash(module) == stored
+
+    def provenance_line(self) -> str:
+        """One line for a reference run: "long profile, cpu (x86_64) 1 thread, commit abc1234, 41 min, 2026-12-01"."""
+        m = self.meta
+        wall = m.get("wall_s")
+        took = ("?" if wall is None else f"{wall / 60:.0f} min" if wall >= 90 else f"{wall:.0f} s")
+        threads = m.get("threads")
+        thr = f" {threads} thread{'s' if threads != 1 else ''}" if threads else ""
+        commit = (m.get("git_commit") or "unknown")[:7] + ("+dirty" if "+dirty" in (m.get("git_commit") or "") else "")
+        return (f"{m.get('profile')} profile, {m.get('device')} ({m.get('device_name')}){thr}, commit {commit}, "
+                f"{took}, {str(m.get('created_utc', '?'))[:10]}")
+
 
 def default_results_dir() -> Path:
     return _env_path(ENV_RESULTS_DIR) or Path.cwd() / "results"
@@ -275,13 +436,35 @@ class ResultStore:
         frame = pd.read_json(io.StringIO(table_path.read_text()), orient="table")
         return StoredResult(frame, json.loads(json_path.read_text()), csv_path)
 
+    def artifact_path(self, kind: str, key: Mapping[str, Any]) -> Path:
+        """``<root>/_artifacts/<kind>/<hash of key>.pt``."""
+        return self.root / "_artifacts" / kind.replace("/", "_") / f"{params_key(key)}.pt"
+
+    def save_artifact(self, kind: str, key: Mapping[str, Any], value: Any) -> None:
+        """Keep an intermediate (trained weights, ...) for reuse, written atomically with ``torch.save``.
+
+        The one cache for intermediates: ``key`` must name everything the value depends on (data
+        identity, settings and the code hash), so nothing outlives the data or code it came from.
+        """
+        buffer = io.BytesIO()
+        torch.save(value, buffer)
+        atomic_write_bytes(self.artifact_path(kind, key), buffer.getvalue())
+
+    def load_artifact(self, kind: str, key: Mapping[str, Any], map_location: Any = "cpu") -> Any:
+        """The value saved by :meth:`save_artifact` for ``kind`` and ``key``, or None."""
+        path = self.artifact_path(kind, key)
+        if not path.exists():
+            return None
+        return torch.load(path, map_location=map_location, weights_only=False)
+
     def __iter__(self) -> Iterator[Path]:
         return iter(sorted(p for p in self.root.glob("*/*.json") if not p.name.endswith(".table.json")))
 
 
 __all__ = [
     "ENV_CACHE_DIR", "ENV_CMU_DIR", "ENV_DATA_ROOT", "ENV_RESULTS_DIR", "ENV_SMPL_DIR",
-    "PROFILES", "Profile", "ResultStore", "RunContext", "StoredResult", "atomic_write_bytes",
+    "PROFILES", "Profile", "code_hash", "cpu_threads", "is_profile_default", "scaled_presets",
+    "small_ops_threads", "ResultStore", "RunContext", "StoredResult", "atomic_write_bytes",
     "atomic_write_text", "default_results_dir", "get_profile", "git_commit", "make_context",
     "params_key", "provenance", "resolve_device", "seed_everything", "source_hash",
 ]

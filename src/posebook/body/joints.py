@@ -43,7 +43,7 @@ Sets (the points each joint is made of, and where the approximation is loose):
   Anny's toe bone is 2 cm long, so tail:LeftToeBase is ~5 cm short of the toe tip; tail:Head is
   the crown, while the ASF head bone ends "below the crown" (README).
 - ``h36m17``: Human3.6M's 17 joints in VideoPose3D order and names
-  (:data:`posebook.data.benchmarks.H36M17_NAMES`): Hip = head:Hips (the hip joints' midpoint,
+  (:data:`posebook.body.skeletons.H36M17_NAMES`): Hip = head:Hips (the hip joints' midpoint,
   1 cm higher), R/LHip = head:Right/LeftUpLeg, knees = head:*Leg, feet (ankles) = head:*Foot,
   Spine = head:Spine, Thorax = head:Neck (neck base), Neck/Nose = head:Head (skull base; loose:
   H36M's point lies a few cm further forward, towards the nose), Head = tail:Head (loose: the
@@ -55,7 +55,7 @@ Sets (the points each joint is made of, and where the approximation is loose):
   keypoints made to match COCO annotations: nose tip, eyes, ears, and the limb keypoints, which
   lie 2-4 cm from the bone heads, e.g. COCO hips 3.3 cm below/in front of head:*UpLeg); needs
   the mesh vertices and the body.
-- ``smpl24``: SMPL's 24 joints (:data:`posebook.data.benchmarks.SMPL24_NAMES`) approximated by
+- ``smpl24``: SMPL's 24 joints (:data:`posebook.body.skeletons.SMPL24_NAMES`) approximated by
   Anny heads: pelvis = head:Hips, hips = head:*UpLeg, spine1/2/3 = head:LowerBack/Spine/Spine1,
   neck = head:Neck, head = head:Head, collars = head:*Shoulder, shoulders = head:*Arm, elbows,
   wrists, knees, ankles as in h36m17, feet = head:*ToeBase, hands = head:*HandFinger1
@@ -74,10 +74,21 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from posebook.data.benchmarks import (
+from posebook.body.skeletons import (
+    ANNY_CMU_MB,
+    ANNY_CMU_MB_PARENTS,
+    ASF_TO_BVH,
+    BVH_TO_ASF,
+    CMU31,
+    CMU31_PARENTS,
+    COCO17_EDGES,
+    COCO17_NAMES,
+    COCO17_PARENTS,
     H36M17_NAMES,
     H36M17_PARENTS,
     H36M17_SYMMETRY,
+    LSP14_NAMES,
+    LSP14_PARENTS,
     SMPL24_NAMES,
     SMPL24_PARENTS,
 )
@@ -105,72 +116,8 @@ __all__ = [
     "convert_joints",
 ]
 
-#: The 31 CMU ASF joints in README (and ASF file) order: the root, then the END of every bone.
-CMU31: tuple[str, ...] = (
-    "root", "lhipjoint", "lfemur", "ltibia", "lfoot", "ltoes", "rhipjoint", "rfemur", "rtibia",
-    "rfoot", "rtoes", "lowerback", "upperback", "thorax", "lowerneck", "upperneck", "head",
-    "lclavicle", "lhumerus", "lradius", "lwrist", "lhand", "lfingers", "lthumb", "rclavicle",
-    "rhumerus", "rradius", "rwrist", "rhand", "rfingers", "rthumb",
-)  # fmt: skip
-#: Parents of :data:`CMU31` (the ASF ``:hierarchy``).
-CMU31_PARENTS: tuple[int, ...] = (
-    -1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 0, 11, 12, 13, 14, 15, 13, 17, 18, 19, 20, 21, 20, 13, 24,
-    25, 26, 27, 28, 27,
-)  # fmt: skip
-#: Anny's ``cmu_mb`` bones (the cgspeed BVH joint names) in the rig's order.
-ANNY_CMU_MB: tuple[str, ...] = (
-    "Hips", "LHipJoint", "LeftUpLeg", "LeftLeg", "LeftFoot", "LeftToeBase", "LowerBack", "Spine",
-    "Spine1", "LeftShoulder", "LeftArm", "LeftForeArm", "LeftHand", "LThumb", "LeftFingerBase",
-    "LeftHandFinger1", "Neck", "Neck1", "Head", "RightShoulder", "RightArm", "RightForeArm",
-    "RightHand", "RThumb", "RightFingerBase", "RightHandFinger1", "RHipJoint", "RightUpLeg",
-    "RightLeg", "RightFoot", "RightToeBase",
-)  # fmt: skip
-#: Parents of :data:`ANNY_CMU_MB` (anny's ``bone_parents`` for the rig).
-ANNY_CMU_MB_PARENTS: tuple[int, ...] = (
-    -1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 10, 11, 12, 12, 14, 8, 16, 17, 8, 19, 20, 21, 22, 22, 24,
-    0, 26, 27, 28, 29,
-)  # fmt: skip
-#: ASF bone -> the BVH / Anny bone whose HEAD is at the bone's START (module docstring).
-ASF_TO_BVH: dict[str, str] = {
-    "root": "Hips",
-    "lhipjoint": "LHipJoint", "lfemur": "LeftUpLeg", "ltibia": "LeftLeg", "lfoot": "LeftFoot",
-    "ltoes": "LeftToeBase",
-    "rhipjoint": "RHipJoint", "rfemur": "RightUpLeg", "rtibia": "RightLeg", "rfoot": "RightFoot",
-    "rtoes": "RightToeBase",
-    "lowerback": "LowerBack", "upperback": "Spine", "thorax": "Spine1", "lowerneck": "Neck",
-    "upperneck": "Neck1", "head": "Head",
-    "lclavicle": "LeftShoulder", "lhumerus": "LeftArm", "lradius": "LeftForeArm",
-    "lwrist": "LeftHand", "lhand": "LeftFingerBase", "lfingers": "LeftHandFinger1",
-    "lthumb": "LThumb",
-    "rclavicle": "RightShoulder", "rhumerus": "RightArm", "rradius": "RightForeArm",
-    "rwrist": "RightHand", "rhand": "RightFingerBase", "rfingers": "RightHandFinger1",
-    "rthumb": "RThumb",
-}  # fmt: skip
-BVH_TO_ASF: dict[str, str] = {bvh: asf for asf, bvh in ASF_TO_BVH.items()}
-
-#: COCO's 17 keypoints (the order of COCO annotations and of anny's coco regressor).
-COCO17_NAMES: tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)  # fmt: skip
-#: COCO's skeleton (pycocotools' person 'skeleton', made 0-based).
-_COCO17_EDGES: tuple[tuple[int, int], ...] = (
-    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
-    (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
-)  # fmt: skip
-#: A spanning tree of COCO-17 rooted at the nose, topologically ordered (for tree algorithms).
-_COCO17_PARENTS: tuple[int, ...] = (-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14)
-
-#: Leeds Sports Pose order.
-LSP14_NAMES: tuple[str, ...] = (
-    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
-    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
-    "neck", "head_top",
-)  # fmt: skip
-#: A tree rooted at the neck (hips hang from the same-side shoulder). LSP's order lists limb
-#: ends first, so this tree cannot be topologically ordered without reordering the joints.
-_LSP14_PARENTS: tuple[int, ...] = (1, 2, 8, 9, 3, 4, 7, 8, 12, 12, 9, 10, -1, 12)
+# The joint-name constants (CMU31, ANNY_CMU_MB, ASF_TO_BVH, COCO17_NAMES, LSP14_NAMES, ...) live in
+# posebook.body.skeletons, with every other dataset's skeleton; they are re-exported here.
 
 
 @dataclass(frozen=True)
@@ -282,9 +229,9 @@ def _lsp14() -> JointSet:
     return JointSet(
         name="lsp14",
         names=LSP14_NAMES,
-        parents=_LSP14_PARENTS,
+        parents=LSP14_PARENTS,
         points=points,
-        edges=_tree_edges(_LSP14_PARENTS) + ((2, 3),),
+        edges=_tree_edges(LSP14_PARENTS) + ((2, 3),),
         flip_pairs=_pairs_by_name(LSP14_NAMES, "left_", "right_"),
         description="Leeds Sports Pose 14 joints",
     )
@@ -294,9 +241,9 @@ def _coco17() -> JointSet:
     return JointSet(
         name="coco17",
         names=COCO17_NAMES,
-        parents=_COCO17_PARENTS,
+        parents=COCO17_PARENTS,
         points=_single(*(f"coco:{n}" for n in COCO17_NAMES)),
-        edges=_COCO17_EDGES,
+        edges=COCO17_EDGES,
         flip_pairs=_pairs_by_name(COCO17_NAMES, "left_", "right_"),
         description="COCO 17 keypoints from anny's shipped vertex regressor",
     )

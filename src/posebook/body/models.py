@@ -36,6 +36,7 @@ __all__ = [
     "SMPL_ENV_VAR",
     "find_smpl_model",
     "load_body_model",
+    "shared_anny_body",
 ]
 
 SMPL_ENV_VAR = "POSEBOOK_SMPL_DIR"
@@ -531,6 +532,13 @@ class SMPLBody(torch.nn.Module):
         ``kinematics.forward_kinematics(R, rest_offsets(betas), parents, t)[0]`` equals
         ``forward(R, betas, t).joints``."""
         return _offsets_from_rest(self.rest_joints(shape), self.parents)
+
+
+@functools.lru_cache(maxsize=2)
+def shared_anny_body(device: str = "cpu") -> "AnnyBody":
+    """The Anny body (``cmu_mb`` rig, float32) on ``device``, built once per process (~3 s with anny's
+    disk cache): one instance for the experiments of a notebook. Treat it as read-only."""
+    return AnnyBody(device=device)
 
 
 def load_body_model(name: Literal["anny", "smpl"], **kwargs: Any) -> BodyModel:

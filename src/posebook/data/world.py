@@ -66,15 +66,16 @@ import torch
 from posebook import __version__
 from posebook.data import mocap, poses
 from posebook.geometry import camera
-from posebook.runs import ENV_CACHE_DIR, ENV_CMU_DIR, atomic_write_bytes, atomic_write_text
+from posebook.geometry.points import farthest_point_indices
+from posebook.runs import ENV_CACHE_DIR, ENV_CMU_DIR, atomic_write_bytes, atomic_write_text, code_hash
 
 __all__ = [
+    "world_data_source",
     "WorldConfig",
     "World",
     "build_world",
     "world_cache_dir",
     "world_cache_key",
-    "farthest_point_indices",
     "MODEL_TO_CAMERA",
 ]
 
@@ -391,6 +392,16 @@ class World:
 # ---------------------------------------------------------------------------- helpers
 
 
+def world_data_source(world: World) -> str:
+    """The data source of a world, as the experiments state it."""
+    meta = world.meta
+    if world.resolved_source == "cmu":
+        return (f"CMU mocap (subset: {meta['clip'].nunique()} clips, {meta['subject'].nunique()} "
+                f"subjects) retargeted to Anny")
+    families = world.config.families or poses.FAMILIES
+    return f"procedural poses (families: {', '.join(families)}) on Anny"
+
+
 def world_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """Where worlds are cached: ``cache_dir``, else ``$POSEBOOK_CACHE_DIR/world``, else
     ``~/.cache/posebook/world``."""
@@ -415,19 +426,6 @@ def _resolve_source(config: WorldConfig) -> tuple[str, Path | None]:
             )
         return "procedural", None
     return "cmu", cmu_dir.resolve()
-
-
-_SOURCE_FILES = ("data/world.py", "data/poses.py", "data/mocap.py", "data/retarget.py",
-                 "data/render.py", "body/models.py", "body/joints.py", "geometry/camera.py")
-
-
-def _source_digest() -> dict[str, str]:
-    package = Path(__file__).resolve().parents[1]
-    out = {}
-    for rel in _SOURCE_FILES:
-        path = package / rel
-        out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
-    return out
 
 
 def _cmu_clips(cmu_dir: Path) -> pd.DataFrame:
@@ -459,7 +457,7 @@ def _key_payload(config: WorldConfig, source: str, cmu_dir: Path | None) -> dict
     except PackageNotFoundError:
         anny_version = None
     return {"config": fields, "posebook": __version__, "anny": anny_version,
-            "sources": _source_digest()}
+            "code": code_hash(__name__)}  # this module and every posebook module it imports
 
 
 def world_cache_key(config: WorldConfig) -> str:
@@ -472,26 +470,6 @@ def world_cache_key(config: WorldConfig) -> str:
 def _hash(payload: dict[str, Any]) -> str:
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def farthest_point_indices(points: torch.Tensor, k: int) -> torch.Tensor:
-    """Greedy farthest-point sampling: k well-spread indices, starting from point 0.
-
-    Args:
-        points: (V, 3).
-        k: number of indices, 1 <= k <= V.
-    Returns:
-        (k,) int64 distinct indices; ``[0] == 0``, each next one the point farthest from those
-        already chosen.
-    """
-    if not 1 <= k <= points.shape[0]:
-        raise ValueError(f"k must lie in [1, {points.shape[0]}], got {k}")
-    chosen = torch.zeros(k, dtype=torch.long, device=points.device)
-    dist = torch.full(points.shape[:1], math.inf, dtype=points.dtype, device=points.device)
-    for i in range(1, k):
-        dist = torch.minimum(dist, ((points - points[chosen[i - 1]]) ** 2).sum(-1))
-        chosen[i] = torch.argmax(dist)
-    return chosen
 
 
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator) -> torch.Tensor:
@@ -735,7 +713,7 @@ def _build(config: WorldConfig, source: str, cmu_dir: Path | None, device: torch
     if config.store_vertices and config.vertex_subset is not None:
         rest = body(torch.eye(3, dtype=dtype, device=body_device).expand(1, 31, 3, 3)).vertices[0]
         k = min(config.vertex_subset, rest.shape[0])
-        keep_vertices = farthest_point_indices(rest.detach().cpu().double(), k)
+        keep_vertices = farthest_point_indices(rest.detach().cpu().double(), k, start=0)
 
     renderer = None
     if config.render or config.render_full:

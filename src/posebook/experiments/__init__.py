@@ -1,6 +1,9 @@
-"""One module per paper (plus shared geometry): functions that run one table or figure each.
+"""Thin recipes, one module or package per chapter: paper constants, size presets per profile, and
+``@experiment`` functions that compose package pieces and return tidy frames.
 
-Importing this package registers every experiment; see :mod:`posebook.experiments.registry`.
+Chapters never import each other (an import contract checks it); what they share lives below them
+(:mod:`posebook.claims`, :mod:`posebook.report`, :mod:`posebook.runs`, ...). Importing this package
+registers every experiment; see :mod:`posebook.experiments.registry`.
 """
 
 from posebook.experiments.registry import (
@@ -10,10 +13,12 @@ from posebook.experiments.registry import (
     experiment,
     get_experiment,
     list_experiments,
+    find_reference,
+    reference_dir,
     run_experiment,
 )
 # Importing the modules registers their experiments.
-from posebook.experiments import geometry, prom, prom_bodies, prom_theory, world  # noqa: E402,F401
+from posebook.experiments import geometry, prom, world  # noqa: E402,F401
 
 __all__ = ["REGISTRY", "Experiment", "ExperimentResult", "experiment", "get_experiment",
-           "list_experiments", "run_experiment"]
+           "find_reference", "list_experiments", "reference_dir", "run_experiment"]

@@ -8,16 +8,22 @@ notebooks and the tests all go through :func:`run_experiment`.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
-from posebook.runs import ResultStore, RunContext, StoredResult, make_context, provenance, source_hash
+from posebook.runs import ResultStore, RunContext, StoredResult, code_hash, make_context, provenance
+
+#: Where committed reference runs live (``posebook run --all --profile long --reference``):
+#: ``$POSEBOOK_REFERENCE_DIR``, else ``reference/`` in the source checkout.
+ENV_REFERENCE_DIR = "POSEBOOK_REFERENCE_DIR"
 
 
 @dataclass
@@ -34,6 +40,11 @@ class Experiment:
     func: Callable[..., ExperimentResult]
     defaults: dict[str, Any]
     summary: str
+
+    @property
+    def code_hash(self) -> str:
+        """Hash of the experiment's module and every posebook module it imports (:func:`posebook.runs.code_hash`)."""
+        return code_hash(self.func.__module__)
 
     def validate(self, params: dict[str, Any]) -> dict[str, Any]:
         """Defaults overridden by ``params``; unknown names and uncoercible values raise ValueError."""
@@ -88,27 +99,68 @@ def list_experiments() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["experiment", "summary", "parameters"])
 
 
+def reference_dir() -> Path:
+    """The folder of committed reference runs: ``$POSEBOOK_REFERENCE_DIR`` or ``<checkout>/reference``."""
+    env = os.environ.get(ENV_REFERENCE_DIR)
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[3] / "reference"
+
+
+def _reference_key(exp: Experiment, merged: dict[str, Any], profile: str, seed: int) -> dict[str, Any]:
+    # No code hash and no device in the key: a reference is found after the code changed, and the
+    # book says whether it was computed by the current code (``is_current``).
+    return {**merged, "profile": profile, "seed": seed}
+
+
 def run_experiment(name: str, *, profile: str = "quick", device: str | None = None, seed: int = 0,
                    data_root: str | os.PathLike | None = None, cmu_dir: str | os.PathLike | None = None,
-                   out: str | os.PathLike | None = None, resume: bool = True,
+                   out: str | os.PathLike | None = None, resume: bool = True, reference: bool = False,
                    **params: Any) -> StoredResult:
     """Run (or, with ``resume``, reload) one experiment and store its table with provenance.
 
     The stored result is keyed by the experiment parameters plus profile, seed, device type, data
-    paths and the hash of the package's source, so a batch interrupted half-way reruns only what
-    is missing, and nothing computed by older code is ever reused.
+    paths and the experiment's code hash (its module and every posebook module it imports), so a
+    batch interrupted half-way reruns only what is missing, and nothing computed by other code is
+    reused. With ``reference=True`` the result goes to :func:`reference_dir` (or ``out``) keyed by
+    parameters, profile and seed only, for the book to show beside the quick rerun; an existing
+    reference is reused only when its code hash is the current one.
     """
     exp = get_experiment(name)
     merged = exp.validate(params)
     ctx = make_context(profile, device=device, seed=seed, data_root=data_root, cmu_dir=cmu_dir)
-    store = ResultStore(Path(out)) if out is not None else ResultStore()
-    key = {**merged, **ctx.describe(), "device": ctx.device.type, "source_hash": source_hash()}
-    if resume and store.exists(name, key):
-        return store.load(name, key)
+    store = ResultStore(Path(out)) if out is not None else (
+        ResultStore(reference_dir()) if reference else ResultStore())
+    current = exp.code_hash
+    if reference:
+        key = _reference_key(exp, merged, ctx.profile.name, seed)
+        if resume and store.exists(name, key):
+            stored = store.load(name, key)
+            if stored.meta.get("code_hash") == current:
+                return stored
+    else:
+        key = {**merged, **ctx.describe(), "device": ctx.device.type, "code_hash": current}
+        if resume and store.exists(name, key):
+            return store.load(name, key)
+    # Trained intermediates are cached beside the results (never in the reference folder).
+    ctx = dataclasses.replace(ctx, store=ResultStore() if reference and out is None else store)
+    start = time.perf_counter()
     result = exp.func(ctx, **merged)
+    wall = time.perf_counter() - start
     if not isinstance(result, ExperimentResult):
         raise TypeError(f"experiment {name!r} returned {type(result).__name__}, not ExperimentResult")
-    return store.save(name, key, result.frame, provenance(ctx, result.data_source))
+    meta = provenance(ctx, result.data_source, experiment_module=exp.func.__module__, code_hash=current,
+                      wall_s=round(wall, 1))
+    return store.save(name, key, result.frame, meta)
+
+
+def find_reference(name: str, *, profile: str, seed: int = 0, root: str | os.PathLike | None = None,
+                   **params: Any) -> StoredResult | None:
+    """The committed reference run of ``name`` at ``profile`` with these parameters, or None."""
+    exp = get_experiment(name)
+    store = ResultStore(Path(root) if root is not None else reference_dir())
+    key = _reference_key(exp, exp.validate(params), profile, seed)
+    return store.load(name, key) if store.exists(name, key) else None
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:

@@ -29,10 +29,11 @@ import torch
 
 from posebook.body import joints as joint_sets
 from posebook.body.models import AnnyBody
+from posebook.body.models import shared_anny_body as body_model
 from posebook.data import mocap, poses
 from posebook.data.render import PartRenderer
 from posebook.data.retarget import fit_anny_shape, retarget_to_anny
-from posebook.data.world import World, WorldConfig, build_world
+from posebook.data.world import World, WorldConfig, build_world, world_data_source
 # The world's own sampler and crop padding, so that the tour shows exactly what the world does.
 from posebook.data.world import blank_outside_frame, sample_cameras
 from posebook.experiments.registry import ExperimentResult, experiment
@@ -65,12 +66,6 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------ shared
-
-
-@functools.lru_cache(maxsize=2)
-def body_model(device: str = "cpu") -> AnnyBody:
-    """The Anny body (``cmu_mb`` rig, float32) on ``device``, built once per process (~3 s)."""
-    return AnnyBody(device=device)
 
 
 @functools.lru_cache(maxsize=2)
@@ -376,16 +371,6 @@ def tour_world(ctx: RunContext, size: int = 48, spread: float = 0.5, source: str
                          placement_spread=float(spread), render_full=True)
     return build_world(config, device=ctx.device, progress=False,
                        body=body or body_model(str(ctx.device)))
-
-
-def world_data_source(world: World) -> str:
-    """The data source of a world, as the experiments state it."""
-    meta = world.meta
-    if world.resolved_source == "cmu":
-        return (f"CMU mocap (subset: {meta['clip'].nunique()} clips, {meta['subject'].nunique()} "
-                f"subjects) retargeted to Anny")
-    families = world.config.families or poses.FAMILIES
-    return f"procedural poses (families: {', '.join(families)}) on Anny"
 
 
 def source_counts(world: World) -> pd.DataFrame:

@@ -64,6 +64,23 @@ def _centre(
     return X, w, Xc, x_mean, y_mean, M
 
 
+def _nonfinite_and_safe(M: torch.Tensor, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(...) bool: does the sample hold a NaN/inf (in X, Y or the weights)? And M with those
+    samples replaced by 0, so that the rotation solver (an eigen/SVD routine) never sees them.
+
+    A non-finite entry of Y or of the weights reaches M (y - mean(y) or w / sum(w) is NaN there);
+    one of X reaches M or, through X, the aligned points.
+    """
+    bad = ~(torch.isfinite(M).all(-1).all(-1) & torch.isfinite(X).all(-1).all(-1))
+    return bad, torch.where(bad[..., None, None], torch.zeros_like(M), M)
+
+
+def _nan_where(bad: torch.Tensor, *outputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Each output with the samples flagged in ``bad`` set to NaN (added, so their gradient is NaN)."""
+    poison = torch.zeros(bad.shape, dtype=outputs[0].dtype, device=bad.device).masked_fill(bad, float("nan"))
+    return tuple(o + poison.reshape(tuple(bad.shape) + (1,) * (o.dim() - bad.dim())) for o in outputs)
+
+
 def similarity_align(
     X: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -78,6 +95,10 @@ def similarity_align(
     collapses onto Y's centroid; no NaN). When Y has no spread, M = 0 and likewise s = 0, R = I.
     Collinear/coplanar X still give the optimal (s, t) but R is then not unique.
 
+    Non-finite input: a sample whose X, Y or weights hold a NaN or inf gets NaN in all four
+    outputs (value and gradient), never a finite transform; the other samples are unaffected.
+    Nothing raises (that would need a device sync).
+
     Args:
         X: (..., N, 3) points to move (e.g. predicted joints), any unit.
         Y: (..., N, 3) target points (e.g. ground-truth joints), same unit; leading dims broadcast with X.
@@ -91,6 +112,7 @@ def similarity_align(
     """
     _check_points(X, Y, weights)
     X, w, Xc, x_mean, y_mean, M = _centre(X, Y, weights)
+    bad, M = _nonfinite_and_safe(M, X)
     R = roma.special_procrustes(M)
     sigma2_x = torch.einsum("...n,...ni,...ni->...", w, Xc, Xc)
     magnitude2 = torch.einsum("...n,...ni,...ni->...", w, X, X)
@@ -102,7 +124,7 @@ def similarity_align(
     R = torch.where(degenerate[..., None, None], torch.eye(3, dtype=R.dtype, device=R.device), R)
     t = y_mean - scale[..., None] * torch.einsum("...ij,...j->...i", R, x_mean)
     X_aligned = scale[..., None, None] * torch.einsum("...ij,...nj->...ni", R, X) + t[..., None, :]
-    return X_aligned, scale, R, t
+    return _nan_where(bad, X_aligned, scale, R, t)
 
 
 def rigid_align(
@@ -111,7 +133,8 @@ def rigid_align(
     """Rigid transform (R, t) minimising sum_i w_i ||R x_i + t - y_i||^2 (Kabsch; Umeyama 1991 with s = 1).
 
     R = argmax_{R in SO(3)} tr(R^T M) with M as in :func:`similarity_align`, t = mu_y - R mu_x.
-    A point set without spread gives M = 0 and R = I.
+    A point set without spread gives M = 0 and R = I. A sample with a NaN or inf in X, Y or the
+    weights gets NaN in all three outputs, as in :func:`similarity_align`.
 
     Args:
         X: (..., N, 3) points to move.
@@ -125,7 +148,8 @@ def rigid_align(
     """
     _check_points(X, Y, weights)
     X, _, _, x_mean, y_mean, M = _centre(X, Y, weights)
+    bad, M = _nonfinite_and_safe(M, X)
     R = roma.special_procrustes(M)
     t = y_mean - torch.einsum("...ij,...j->...i", R, x_mean)
     X_aligned = torch.einsum("...ij,...nj->...ni", R, X) + t[..., None, :]
-    return X_aligned, R, t
+    return _nan_where(bad, X_aligned, R, t)

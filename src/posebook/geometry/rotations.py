@@ -14,6 +14,12 @@ Conventions used throughout this module:
   rotations about the moving axes, lower-case (``"xyz"``) = extrinsic rotations about the fixed
   axes (the roma / scipy rule). Angles in radians unless ``degrees=True``.
 - Axis-angle is a rotation vector ``theta * axis`` in radians (roma's ``rotvec``).
+- Non-finite input propagates as NaN, never as a number: every function below that computes
+  something (all but ``matrix_to_6d`` and ``orthogonalize(..., "identity")``, which copy entries)
+  returns an all-NaN result for a batch element whose input holds a NaN or +-inf entry, other
+  elements untouched. The NaN is added to the output, so the gradient of such an element is NaN
+  too, while a finite element's value and gradient are exactly those without the check. Nothing
+  raises on non-finite values (a check would cost a device sync per call).
 
 The conversions are thin wrappers over roma. What the papers are about (r_GS, g_GS, g_SVD) is
 hand-written so that its autograd graph is exactly the one PRoM analyses.
@@ -56,12 +62,41 @@ def _normalize(v: torch.Tensor) -> torch.Tensor:
     return v / torch.linalg.vector_norm(v, dim=-1, keepdim=True)
 
 
+# Gram-Schmidt: a residual p2 - (q1 . p2) q1 at most this many float epsilons of |p2| is rounding
+# noise (exactly collinear columns leave <= 3.1 eps in float32 and float64, measured on 1e5 random
+# pairs), so its direction is arbitrary. Below the threshold (angle < 16 eps: 1.9e-6 rad in float32,
+# 3.6e-15 rad in float64) the result is NaN instead of a rotation with a random second column.
+_COLLINEAR_EPS_FACTOR = 16.0
+
+
+def _nonfinite(x: torch.Tensor, event_dims: int) -> torch.Tensor:
+    """(batch) bool: does the element (the last ``event_dims`` dims of ``x``) hold a NaN or inf?"""
+    return ~torch.isfinite(x).reshape(*x.shape[: x.dim() - event_dims], -1).all(-1)
+
+
+def _nan_where(out: torch.Tensor, bad: torch.Tensor) -> torch.Tensor:
+    """``out`` with every entry of the batch elements flagged in ``bad`` set to NaN.
+
+    The NaN is ADDED (not selected by ``torch.where``), so a flagged element's gradient is NaN as
+    well; unflagged elements get + 0: the same value and the same gradient.
+    """
+    poison = torch.zeros(bad.shape, dtype=out.dtype, device=out.device).masked_fill(bad, float("nan"))
+    return out + poison.reshape(tuple(bad.shape) + (1,) * (out.dim() - bad.dim()))
+
+
 def matrix_from_6d(x: torch.Tensor) -> torch.Tensor:
     """6D -> rotation matrix by the Gram-Schmidt-like r_GS (PRoM Eq. 2; Zhou et al. 2019).
 
     r1 = N(t1), r2 = N(t2 - (r1 . t2) r1), r3 = r1 x r2, with ``[t1, t2] = x.reshape(..., 3, 2)``
     (columns; see the module docstring for the PyTorch3D row layout). Equals
     ``gram_schmidt(M)`` for any M whose first two columns are t1, t2.
+
+    Degenerate input: the Jacobian grows like 1/(|t1| sin alpha), alpha the angle between t1 and
+    t2 (PRoM Eq. 6; ``posebook.analysis.gradients.r2_jacobian_norm``), and is finite for any
+    alpha > 0. For (numerically) collinear columns, |t2 - (r1 . t2) r1| <= 16 eps |t2| (alpha below
+    ~16 eps: 1.9e-6 rad in float32, 3.6e-15 rad in float64), and for t1 = 0, r2 has no defined
+    direction: the result is all NaN, as are its gradients, rather than a matrix whose second column
+    is rounding noise. A NaN or inf entry of ``x`` also gives all NaN (see the module docstring).
 
     Args:
         x: (..., 6) 6D rotation representation, column layout ``[m00, m01, m10, m11, m20, m21]``.
@@ -76,6 +111,8 @@ def matrix_from_6d(x: torch.Tensor) -> torch.Tensor:
 def matrix_to_6d(matrix: torch.Tensor) -> torch.Tensor:
     """Rotation matrix -> 6D: the first two columns, flattened in ``matrix_from_6d``'s order.
 
+    A reshape, not a computation: entries are copied as they are (NaN and inf included).
+
     Args:
         matrix: (..., 3, 3).
     Returns:
@@ -89,14 +126,22 @@ def _gram_schmidt_columns(
     p1: torch.Tensor, p2: torch.Tensor, p3: Optional[torch.Tensor]
 ) -> torch.Tensor:
     q1 = _normalize(p1)
-    q2 = _normalize(p2 - (q1 * p2).sum(-1, keepdim=True) * q1)
+    r2 = p2 - (q1 * p2).sum(-1, keepdim=True) * q1
+    q2 = _normalize(r2)
     if p3 is None:
         q3 = torch.linalg.cross(q1, q2, dim=-1)
     else:
-        q3 = _normalize(
-            p3 - (q1 * p3).sum(-1, keepdim=True) * q1 - (q2 * p3).sum(-1, keepdim=True) * q2
-        )
-    return torch.stack((q1, q2, q3), dim=-1)
+        r3 = p3 - (q1 * p3).sum(-1, keepdim=True) * q1 - (q2 * p3).sum(-1, keepdim=True) * q2
+        q3 = _normalize(r3)
+    out = torch.stack((q1, q2, q3), dim=-1)
+    with torch.no_grad():  # which elements are degenerate (a mask: no graph, no sync)
+        tol = _COLLINEAR_EPS_FACTOR * torch.finfo(out.dtype).eps
+        norm = torch.linalg.vector_norm
+        bad = _nonfinite(p1, 1) | _nonfinite(p2, 1) | (norm(p1, dim=-1) == 0)
+        bad = bad | (norm(r2, dim=-1) <= tol * norm(p2, dim=-1))
+        if p3 is not None:
+            bad = bad | _nonfinite(p3, 1) | (norm(r3, dim=-1) <= tol * norm(p3, dim=-1))
+    return _nan_where(out, bad)
 
 
 def gram_schmidt(matrix: torch.Tensor, proper: bool = True) -> torch.Tensor:
@@ -108,6 +153,12 @@ def gram_schmidt(matrix: torch.Tensor, proper: bool = True) -> torch.Tensor:
       6D map r_GS of PRoM Eq. 2 applied to the first two columns; p3 is ignored.
     - ``proper=False``: q3 = N(p3 - (q1 . p3) q1 - (q2 . p3) q2), Eq. 1 literally for n = 3.
       Then q3 = sign(det M) (q1 x q2): a reflection (det -1) whenever det(M) < 0.
+
+    Degenerate input, as for :func:`matrix_from_6d`: finite gradients (of size ~1/sin of the
+    angle) for nearly collinear p1, p2 and, with ``proper=False``, for p3 near the plane of p1,
+    p2 (a nearly rank-deficient M); all NaN (value and gradient) when a residual is at rounding
+    level (<= 16 eps of its column: collinear p1, p2, or rank(M) < 3 with ``proper=False``), when
+    p1 = 0, and when M holds a NaN or inf.
 
     Args:
         matrix: (..., 3, 3) matrices, columns p1, p2, p3.
@@ -128,6 +179,16 @@ def svd_orthogonalize(matrix: torch.Tensor, proper: bool = True) -> torch.Tensor
     as PRoM writes it, which is a reflection when det(M) < 0. Gradients flow through
     ``torch.linalg.svd`` undamped (the 1/(s_i - s_j) terms PRoM Sec. 3.4.2 discusses).
 
+    Degenerate input: U V^T and its gradient are finite and well defined for nearly rank-deficient
+    M and for repeated singular values as long as the denominators s_i + s_j stay positive; the
+    proper map has the denominators s_i + s'_j with s' = (s1, s2, sign(det M) s3)
+    (``posebook.analysis.gradients.svd_denominators``). Where one of them is 0 (proper: det M < 0
+    with s2 = s3, or rank(M) <= 1; improper: rank(M) <= 1) the nearest rotation is not unique: one
+    minimiser is returned and the true gradient is unbounded; autograd then returns values of order
+    1/eps (~1e16 in float64), finite but meaningless. A matrix with a NaN or inf entry gives an
+    all-NaN result (it is replaced by the identity before the SVD, so LAPACK/cuSOLVER never see
+    it: on the CPU the SVD would raise for NaN and return the identity for inf).
+
     Args:
         matrix: (..., 3, 3).
         proper: see above.
@@ -135,13 +196,15 @@ def svd_orthogonalize(matrix: torch.Tensor, proper: bool = True) -> torch.Tensor
         (..., 3, 3) orthogonal matrices (rotations when ``proper``).
     """
     _check_last_dims(matrix, (3, 3), "matrix")
-    U, _, Vh = torch.linalg.svd(matrix)
+    bad = _nonfinite(matrix, 2)
+    eye = torch.eye(3, dtype=matrix.dtype, device=matrix.device)
+    U, _, Vh = torch.linalg.svd(torch.where(bad[..., None, None], eye, matrix))
     if not proper:
-        return U @ Vh
+        return _nan_where(U @ Vh, bad)
     det = torch.linalg.det(U @ Vh)
     # Flip the column of U belonging to the smallest singular value.
     U = torch.cat((U[..., :, :2], U[..., :, 2:] * det[..., None, None]), dim=-1)
-    return U @ Vh
+    return _nan_where(U @ Vh, bad)
 
 
 def orthogonalize(
@@ -179,7 +242,7 @@ def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
         (..., 3, 3).
     """
     _check_last_dims(axis_angle, (3,), "axis_angle")
-    return roma.rotvec_to_rotmat(axis_angle)
+    return _nan_where(roma.rotvec_to_rotmat(axis_angle), _nonfinite(axis_angle, 1))
 
 
 def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
@@ -191,7 +254,7 @@ def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
         (..., 3) axis * angle, radians.
     """
     _check_last_dims(matrix, (3, 3), "matrix")
-    return roma.rotmat_to_rotvec(matrix)
+    return _nan_where(roma.rotmat_to_rotvec(matrix), _nonfinite(matrix, 2))
 
 
 def quaternion_to_matrix(quaternion: torch.Tensor, scalar_first: bool = False) -> torch.Tensor:
@@ -204,9 +267,10 @@ def quaternion_to_matrix(quaternion: torch.Tensor, scalar_first: bool = False) -
         (..., 3, 3).
     """
     _check_last_dims(quaternion, (4,), "quaternion")
+    bad = _nonfinite(quaternion, 1)
     if scalar_first:
         quaternion = roma.quat_wxyz_to_xyzw(quaternion)
-    return roma.unitquat_to_rotmat(roma.quat_normalize(quaternion))
+    return _nan_where(roma.unitquat_to_rotmat(roma.quat_normalize(quaternion)), bad)
 
 
 def matrix_to_quaternion(matrix: torch.Tensor, scalar_first: bool = False) -> torch.Tensor:
@@ -220,7 +284,7 @@ def matrix_to_quaternion(matrix: torch.Tensor, scalar_first: bool = False) -> to
     """
     _check_last_dims(matrix, (3, 3), "matrix")
     q = roma.rotmat_to_unitquat(matrix)
-    q = torch.where(q[..., 3:] < 0, -q, q)
+    q = _nan_where(torch.where(q[..., 3:] < 0, -q, q), _nonfinite(matrix, 2))
     return roma.quat_xyzw_to_wxyz(q) if scalar_first else q
 
 
@@ -237,7 +301,7 @@ def euler_to_matrix(angles: torch.Tensor, convention: str, degrees: bool = False
     """
     _check_last_dims(angles, (3,), "angles")
     _check_convention(convention)
-    return roma.euler_to_rotmat(convention, angles, degrees=degrees)
+    return _nan_where(roma.euler_to_rotmat(convention, angles, degrees=degrees), _nonfinite(angles, 1))
 
 
 def matrix_to_euler(matrix: torch.Tensor, convention: str, degrees: bool = False) -> torch.Tensor:
@@ -252,7 +316,7 @@ def matrix_to_euler(matrix: torch.Tensor, convention: str, degrees: bool = False
     """
     _check_last_dims(matrix, (3, 3), "matrix")
     _check_convention(convention)
-    return roma.rotmat_to_euler(convention, matrix, degrees=degrees)
+    return _nan_where(roma.rotmat_to_euler(convention, matrix, degrees=degrees), _nonfinite(matrix, 2))
 
 
 def _check_convention(convention: str) -> None:
@@ -276,7 +340,8 @@ def geodesic_distance(R1: torch.Tensor, R2: torch.Tensor) -> torch.Tensor:
     theta = atan2(|vee(M - M^T)| / 2, (tr M - 1) / 2) with M = R1^T R2: accurate to machine
     precision both near 0 (where acos of the trace loses half the digits) and near pi (where the
     chordal form 2 asin(|R1 - R2|_F / 2 sqrt 2) of ``roma.rotmat_geodesic_distance`` does), and
-    with finite gradients everywhere except exactly at pi.
+    with finite gradients everywhere except exactly at pi. A NaN or inf entry in either matrix
+    gives NaN for that pair (the atan2 alone would turn inf into a finite angle such as 3 pi / 4).
 
     Args:
         R1, R2: (..., 3, 3) rotation matrices (broadcastable).
@@ -295,7 +360,7 @@ def geodesic_distance(R1: torch.Tensor, R2: torch.Tensor) -> torch.Tensor:
     # sqrt has an infinite derivative at 0: differentiate through a safe value there.
     positive = sin2 > 0
     sin = torch.where(positive, torch.sqrt(torch.where(positive, sin2, torch.ones_like(sin2))), 0.0)
-    return torch.atan2(sin, cos)
+    return _nan_where(torch.atan2(sin, cos), _nonfinite(M, 2))
 
 
 def random_rotation(

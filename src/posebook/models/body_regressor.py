@@ -35,7 +35,7 @@ Loss (PRoM Eq. 3 / 7 / 36 with MSE as L_ele), per member:
 - weights default to SPIN's (``pose 1, keypoints 3D 5, betas 0.001``).
 
 Members. The book compares representations over seeds, so the M runs of one experiment are trained
-together (:mod:`posebook.models.training`): every layer is an :class:`EnsembleLinear`, member m is
+together (:mod:`posebook.models.ensemble`, trained by :func:`posebook.optim.training.train_regressor`): every layer is an :class:`EnsembleLinear`, member m is
 initialised from ``seeds[m]``, and members never interact. Every member stores its raw pose as 9
 numbers per rotation and uses the first ``raw_dim`` of them (the rest is masked to 0), so members
 with the same seed start from identical weights whatever their representation: a paired comparison.
@@ -67,14 +67,8 @@ from posebook.models.rotation_heads import (
     outputs,
     raw_dim,
 )
-from posebook.models.training import (
-    EnsembleLinear,
-    FitResult,
-    fit,
-    member_generators,
-    per_member_mse,
-    zero_nonfinite_members,
-)
+from posebook.body.anny_skeleton import NUM_ROTATIONS, NUM_SHAPE, AnnySkeleton
+from posebook.models.ensemble import EnsembleLinear, member_generators, per_member_mse, zero_nonfinite_members
 
 __all__ = [
     "NUM_ROTATIONS",
@@ -82,20 +76,12 @@ __all__ = [
     "RAW_SLOT",
     "LossWeights",
     "Variant",
-    "AnnySkeleton",
     "normalize_keypoints",
     "raw_from_matrix",
     "RegressionData",
     "BodyRegressor",
-    "train_regressor",
-    "Fit2DResult",
-    "fit_keypoints_2d",
 ]
 
-#: Relative rotations of Anny's ``cmu_mb`` rig (the 31 CMU bones).
-NUM_ROTATIONS = 31
-#: Anny phenotypes: gender, age, muscle, weight, height, proportions.
-NUM_SHAPE = 6
 #: Raw numbers stored per rotation for every member (the largest representation, a 3x3 matrix).
 RAW_SLOT = 9
 
@@ -143,118 +129,6 @@ class Variant:
     @property
     def key(self) -> tuple:
         return (self.representation, self.ortho_in_rot_loss, self.ortho_in_downstream, self.inference_ortho)
-
-
-# ----------------------------------------------------------------------------- skeleton / FK
-
-
-class AnnySkeleton(torch.nn.Module):
-    """Anny's rest skeleton as a function of the phenotypes, and forward kinematics on it (no skinning).
-
-    Anny's rest bone heads and tails are linear in its blend-shape coefficients
-    (``template + sum_c coeff_c * blendshape_c``, anny's ``get_rest_model``), and every coefficient
-    is a product of per-phenotype piecewise-linear "hat" weights on fixed anchors (anny's
-    ``phenotype_blendshape_weights``: age 5 anchors, gender 2, muscle 3, weight 3, height 2,
-    proportions 2). So the rest skeleton is multilinear in each cell of the anchor grid, and
-    tensor-product interpolation of its values at the 360 grid corners reproduces it exactly. The
-    corners are computed once by anny's own phenotype -> coefficient map (the path
-    ``AnnyBody.forward`` takes); afterwards a rest skeleton costs a (B, 360) x (360, 62 * 3) product,
-    instead of anny's coefficient map (~1 ms per sample with its backward) or a skinned mesh
-    (``AnnyBody.rest_offsets``: ~5 ms per sample) on this CPU. ``tests/test_prom_bodies.py`` checks
-    heads, tails and posed joints against ``AnnyBody``.
-
-    Posed bone ``j``: head from :func:`posebook.body.kinematics.forward_kinematics` on the rest
-    offsets, tail = head + ``G_j (rest_tail_j - rest_head_j)`` with ``G_j`` its global rotation (the
-    tail is rigid in the bone's frame). Works with any 3x3 matrices, orthogonal or not (PRoM feeds
-    pseudo rotation matrices to h).
-
-    Args:
-        body: an :class:`~posebook.body.models.AnnyBody` with the ``cmu_mb`` rig (y-up output frame);
-            the corners take its device and dtype (``.to()`` moves them).
-    """
-
-    def __init__(self, body: torch.nn.Module) -> None:
-        super().__init__()
-        if tuple(getattr(body, "joint_names", ())) != joint_sets.ANNY_CMU_MB:
-            raise ValueError("AnnySkeleton needs an AnnyBody with the 'cmu_mb' rig (the 31 CMU bones): "
-                             "AnnyBody(rig='cmu_mb')")
-        model, axes = body.model, body.axes
-        self.parents: list[int] = list(body.parents)
-        self.extrapolate = bool(model.extrapolate_phenotypes)
-        anchors = [model.anchors[name].detach() for name in body.shape_names]
-        for k, a in enumerate(anchors):
-            self.register_buffer(f"anchors_{k}", a.clone())
-        with torch.no_grad():
-            grid = torch.cartesian_prod(*anchors)  # (C, 6), last phenotype varying fastest
-            coeffs = model._get_phenotype_blendshape_coefficients(
-                grid, grid.new_zeros(1, len(model.local_change_labels)),
-                grid.new_zeros(1, len(model.facial_action_labels)))
-            heads = model.template_bone_heads + torch.einsum("cpd,bc->bpd", model.bone_heads_blendshapes, coeffs)
-            tails = model.template_bone_tails + torch.einsum("cpd,bc->bpd", model.bone_tails_blendshapes, coeffs)
-        self.register_buffer("corners", torch.cat([heads, tails], dim=1) @ axes.T)  # (C, 62, 3)
-
-    def _anchors(self) -> list[torch.Tensor]:
-        return [getattr(self, f"anchors_{k}") for k in range(NUM_SHAPE)]
-
-    def rest_points(self, shape: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rest-pose bone heads and tails of the phenotypes ``shape`` (differentiable).
-
-        Args:
-            shape: (..., 6) phenotypes (``AnnyBody.shape_names`` order); clamped to anny's anchor
-                range as anny does.
-        Returns:
-            heads, tails: (..., 31, 3) each, anny's native placement, y-up axes, metres; on the
-            skeleton's device, in ``shape``'s dtype.
-        """
-        from anny.utils.interpolation import linear_interpolation_coefficients
-
-        if shape.shape[-1] != NUM_SHAPE:
-            raise ValueError(f"shape must be (..., {NUM_SHAPE}) Anny phenotypes, got {tuple(shape.shape)}")
-        corners = self.corners
-        phen = shape.reshape(-1, NUM_SHAPE).to(device=corners.device, dtype=corners.dtype)
-        weights = None
-        for k, anchors in enumerate(self._anchors()):
-            w = linear_interpolation_coefficients(phen[:, k], anchors, extrapolate=self.extrapolate)
-            weights = w if weights is None else (weights[:, :, None] * w[:, None, :]).flatten(1)
-        points = (weights @ corners.flatten(1)).reshape(*shape.shape[:-1], 2 * NUM_ROTATIONS, 3).to(shape.dtype)
-        return points[..., :NUM_ROTATIONS, :], points[..., NUM_ROTATIONS:, :]
-
-    def offsets(self, shape: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(..., 31, 3) rest offsets ``head[j] - head[pa(j)]`` (``[..., 0] = 0``, as
-        ``AnnyBody.rest_offsets``) and (..., 31, 3) tail offsets ``tail[j] - head[j]``."""
-        heads, tails = self.rest_points(shape)
-        parent = torch.tensor(self.parents[1:], device=heads.device)
-        offsets = torch.cat([torch.zeros_like(heads[..., :1, :]),
-                             heads[..., 1:, :] - heads[..., parent, :]], dim=-2)
-        return offsets, tails - heads
-
-    def forward(self, rotations: torch.Tensor, shape: torch.Tensor,
-                translation: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posed bone heads and tails by forward kinematics.
-
-        Args:
-            rotations: (..., 31, 3, 3) relative rotations (any 3x3 matrices), y-up model axes or
-                camera axes alike (``[..., 0]`` = root orientation in that frame).
-            shape: (..., 6) phenotypes, same leading dims.
-            translation: (..., 3) root (Hips head) position, metres; None: the origin.
-        Returns:
-            heads, tails: (..., 31, 3), equal to ``AnnyBody(...).joints`` / ``.bone_tails``.
-        """
-        offsets, tail_offsets = self.offsets(shape.to(rotations.dtype))
-        heads, G = kinematics.forward_kinematics(rotations, offsets.to(rotations.device),
-                                                 self.parents, translation)
-        tails = heads + (G @ tail_offsets.to(rotations.device)[..., None]).squeeze(-1)
-        return heads, tails
-
-    def joints(self, rotations: torch.Tensor, shape: torch.Tensor, joint_set: str,
-               translation: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """(..., J, 3) the joints of ``joint_set`` (one built on bone heads/tails: cmu31, h36m17,
-        lsp14, smpl24; coco17 needs the mesh) by forward kinematics; arguments as :meth:`forward`."""
-        if joint_sets.joint_set(joint_set).needs_vertices:
-            raise ValueError(f"joint set {joint_set!r} is regressed from mesh vertices; forward kinematics "
-                             "gives bone heads and tails only: use cmu31, h36m17, lsp14 or smpl24")
-        heads, tails = self(rotations, shape, translation)
-        return joint_sets.convert_joints(heads, joint_set, tails=tails)
 
 
 # ----------------------------------------------------------------------------------- inputs
@@ -502,123 +376,3 @@ class BodyRegressor(torch.nn.Module):
             Rs.append(torch.where(nan, torch.full_like(R, math.nan), R))
             betas.append(beta)
         return torch.cat(Rs, dim=1), torch.cat(betas, dim=1)
-
-
-def train_regressor(model: BodyRegressor, skeleton: AnnySkeleton, data: RegressionData, *, steps: int,
-                    batch: int, lr: Union[float, Sequence[float], torch.Tensor],
-                    weights: LossWeights = LossWeights(), lr_milestones: Sequence[int] = (),
-                    log_every: int = 0, progress: bool = False) -> FitResult:
-    """Train every member of ``model`` with Adam on ``data`` (:func:`posebook.models.training.fit`).
-
-    Each step draws ``batch`` training samples (with replacement) per seed, from a generator seeded
-    with that seed: members with the same seed see the same batches. A member whose loss or gradients
-    turn non-finite is recorded as diverged (``FitResult.diverged_step``) and frozen; nothing raises.
-
-    Args:
-        model: the members; data tensors must be on its device and dtype.
-        lr: one learning rate, or (M,) per member.
-        lr_milestones: steps at which every learning rate is divided by 10.
-        log_every: log the mean training loss every this many steps (0: once, over the whole run).
-    Returns:
-        :class:`~posebook.models.training.FitResult`; its history has ``train_loss``, the mean
-        loss of each logged window.
-    """
-    device = model.x0.device
-    seeds = list(dict.fromkeys(model.seeds))
-    gens = [torch.Generator().manual_seed(10**5 + s) for s in seeds]
-    seed_index = torch.tensor([seeds.index(s) for s in model.seeds], device=device)
-    n = len(data)
-
-    def loss_fn(step: int) -> torch.Tensor:
-        idx = torch.stack([torch.randint(n, (batch,), generator=g) for g in gens]).to(device)
-        idx = idx.index_select(0, seed_index)  # (M, B)
-        out = model.losses(skeleton, data.keypoints[idx], data.rotations[idx], data.shape[idx],
-                           data.joints[idx], data.joint_set, weights)
-        return out["loss"]
-
-    lrs = torch.as_tensor(lr, dtype=torch.float64).expand(model.members).to(device)
-    return fit(list(model.parameters()), loss_fn, steps=steps, lr=lrs, eval_every=log_every,
-               lr_milestones=lr_milestones, lr_gamma=0.1, progress=progress)
-
-
-# ------------------------------------------------------------------------ 2D fitting (Eq. 37)
-
-
-class Fit2DResult(NamedTuple):
-    """What :func:`fit_keypoints_2d` returns.
-
-    Attributes:
-        rotations: (N, 31, 3, 3) fitted rotations after the inference orthogonalisation (NaN rows
-            for samples whose fit went non-finite).
-        pseudo: (N, 31, 3, 3) the matrices the loss saw at the last step (PRoM: unorthogonalised).
-        loss: (steps + 1,) mean reprojection loss (bbox units squared) before each step and at the end.
-        diverged: (N,) bool, samples whose loss became non-finite.
-    """
-
-    rotations: torch.Tensor
-    pseudo: torch.Tensor
-    loss: torch.Tensor
-    diverged: torch.Tensor
-
-
-def fit_keypoints_2d(skeleton: AnnySkeleton, rotations: torch.Tensor, shape: torch.Tensor,
-                     translation: torch.Tensor, K: torch.Tensor, keypoints: torch.Tensor, scale: torch.Tensor,
-                     joint_set: str, representation: str = "prom", *, steps: int = 100, lr: float = 1e-2,
-                     inference_ortho: str = "svd") -> Fit2DResult:
-    """PRoM Eq. 37: refine per-sample rotations to fit 2D keypoints only, batched over samples.
-
-    The rotations are re-parametrised in ``representation`` (:func:`raw_from_matrix`) and optimised
-    with Adam on ``sum_n mean_j ||(project(J_n) - uv_n) / scale_n||^2``, where ``J_n`` are the joints
-    of ``joint_set`` by forward kinematics with the sample's fixed shape and root ``translation`` (the
-    camera is known: ``K``, and the translation is given, not solved). The matrix fed to the
-    kinematics is the representation's downstream training matrix (PRoM: the raw 9 numbers, no
-    orthogonalisation; 6D: r_GS); the result is orthogonalised once at the end. The loss is a sum of
-    per-sample terms and Adam is elementwise, so every sample is fitted exactly as it would be alone.
-
-    Args:
-        skeleton: :class:`AnnySkeleton`.
-        rotations: (N, 31, 3, 3) initial relative rotations (camera-frame root).
-        shape: (N, 6) phenotypes (fixed).
-        translation: (N, 3) camera-frame root position, metres (fixed).
-        K: (N, 3, 3) intrinsics; keypoints: (N, J, 2) target pixels; scale: (N,) pixels per unit
-            of the loss (e.g. the bbox size).
-        representation: the parametrisation ("6d", "prom", or any of
-            :data:`posebook.models.rotation_heads.REPRESENTATIONS`).
-        steps, lr: Adam steps and learning rate.
-        inference_ortho: final projection of a 9D "prom" matrix, "svd" or "gs".
-    Returns:
-        :class:`Fit2DResult`.
-    """
-    theta = raw_from_matrix(rotations.detach(), representation).clone().requires_grad_(True)
-    opt = torch.optim.Adam([theta], lr=lr)
-    diverged = torch.zeros(rotations.shape[0], dtype=torch.bool, device=rotations.device)
-    history = []
-
-    def per_sample(th: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        R = outputs(th, representation, training=True, inference_ortho=inference_ortho, with_eval=False).downstream
-        uv = project(skeleton.joints(R, shape, joint_set, translation), K)
-        return ((uv - keypoints) / scale[:, None, None]).square().sum(-1).mean(-1), R
-
-    for _ in range(steps):
-        opt.zero_grad(set_to_none=True)
-        loss, _ = per_sample(torch.where(diverged[:, None, None], theta.detach(), theta))
-        diverged = diverged | ~torch.isfinite(loss.detach())
-        history.append(float(loss.detach()[~diverged].mean()) if bool((~diverged).any()) else math.nan)
-        total = torch.where(diverged, torch.zeros_like(loss), loss).sum()
-        total.backward()
-        if theta.grad is not None:
-            bad = ~torch.isfinite(theta.grad).reshape(theta.shape[0], -1).all(dim=1)
-            diverged = diverged | bad
-            theta.grad[diverged] = 0.0
-        opt.step()
-    with torch.no_grad():
-        safe = torch.where(diverged[:, None, None] | ~torch.isfinite(theta), torch.zeros_like(theta), theta)
-        final_loss, pseudo = per_sample(safe)
-        diverged = diverged | ~torch.isfinite(final_loss)
-        history.append(float(final_loss[~diverged].mean()) if bool((~diverged).any()) else math.nan)
-        safe = torch.where(diverged[:, None, None], raw_from_matrix(rotations, representation), safe)
-        R = outputs(safe, representation, training=False, inference_ortho=inference_ortho).eval
-        nan = diverged[:, None, None, None]
-        R = torch.where(nan, torch.full_like(R, math.nan), R)
-        pseudo = torch.where(nan, torch.full_like(pseudo, math.nan), pseudo)
-    return Fit2DResult(R, pseudo, torch.tensor(history, dtype=torch.float64), diverged)

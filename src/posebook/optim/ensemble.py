@@ -1,12 +1,9 @@
-"""Training many small independent models at once, with divergence recorded instead of raised.
+"""The one training loop: Adam on an ensemble of members, divergence recorded instead of raised.
 
-Rotation-representation comparisons train the same small network many times (representations x
-seeds x learning rates). Here the M runs are stacked along a leading "member" axis and trained as one
-batched computation: :class:`EnsembleLinear` holds M independent weight matrices and applies them with
-one batched matmul, and :func:`fit` runs Adam on the stack with a learning rate per member. Members
-never interact: each one's loss depends only on its own slice of the parameters, Adam is elementwise,
-so member m trains exactly as it would alone (``tests/test_prom_tables.py`` checks it against
-``torch.optim.Adam`` on single models, and a NaN member against a clean run).
+:func:`fit` trains M stacked members (:mod:`posebook.models.ensemble`) with :class:`EnsembleAdam`, a
+learning rate per member. Adam is elementwise and members never interact, so member m trains exactly
+as it would alone (``tests/test_prom_tables.py`` checks it against ``torch.optim.Adam`` on single
+models, and a NaN member against a clean run).
 
 A member whose loss, gradients or evaluation metrics become non-finite is *diverged*: the step is
 recorded, its update is dropped from then on (its parameters stay at their last finite values), its
@@ -18,7 +15,6 @@ treats as a failure.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Optional, Sequence, Union
@@ -26,79 +22,9 @@ from typing import Callable, Iterator, Mapping, Optional, Sequence, Union
 import pandas as pd
 import torch
 
-__all__ = [
-    "EnsembleLinear",
-    "EnsembleAdam",
-    "FitResult",
-    "fit",
-    "member_generators",
-    "nonfinite_members",
-    "per_member_mse",
-    "zero_nonfinite_members",
-    "cpu_threads",
-]
+from posebook.models.ensemble import member_view, nonfinite_members
 
-
-def member_generators(seeds: Sequence[int]) -> list[torch.Generator]:
-    """One CPU generator per member, seeded with ``seeds[m]`` (members with equal seeds draw alike)."""
-    return [torch.Generator().manual_seed(int(s)) for s in seeds]
-
-
-class EnsembleLinear(torch.nn.Module):
-    """M independent ``nn.Linear(in_features, out_features)`` applied in one batched matmul.
-
-    Member m is initialised like ``nn.Linear`` (weights and bias ~ U(-1/sqrt(in), 1/sqrt(in))) from
-    ``generators[m]``, drawing weights then bias: building the same layer sequence with generators
-    seeded alike gives members identical initial weights, whatever the other members are.
-
-    Args:
-        generators: M CPU generators (:func:`member_generators`); M = len(generators).
-        in_features, out_features: layer sizes.
-    Shapes:
-        x (M, ..., in_features) -> (M, ..., out_features).
-    """
-
-    def __init__(
-        self,
-        generators: Sequence[torch.Generator],
-        in_features: int,
-        out_features: int,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__()
-        if len(generators) == 0:
-            raise ValueError("EnsembleLinear needs at least one member generator")
-        dtype = torch.get_default_dtype() if dtype is None else dtype
-        bound = 1.0 / math.sqrt(in_features)
-        weights, biases = [], []
-        for gen in generators:
-            w = torch.rand(out_features, in_features, generator=gen, dtype=torch.float64)
-            b = torch.rand(out_features, generator=gen, dtype=torch.float64)
-            weights.append((2 * w - 1) * bound)
-            biases.append((2 * b - 1) * bound)
-        # Stored (M, in, out) so the forward pass is x @ W without a transpose.
-        self.weight = torch.nn.Parameter(torch.stack(weights).mT.to(device=device, dtype=dtype).contiguous())
-        self.bias = torch.nn.Parameter(torch.stack(biases).to(device=device, dtype=dtype))
-        self.members, self.in_features, self.out_features = len(generators), in_features, out_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() < 2 or x.shape[0] != self.members or x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"EnsembleLinear expects (M={self.members}, ..., {self.in_features}), got {tuple(x.shape)}"
-            )
-        flat = x.reshape(self.members, -1, self.in_features)
-        out = torch.baddbmm(self.bias[:, None, :], flat, self.weight)
-        return out.reshape(*x.shape[:-1], self.out_features)
-
-    def extra_repr(self) -> str:
-        return f"members={self.members}, in_features={self.in_features}, out_features={self.out_features}"
-
-
-def _member_view(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """(M,) -> (M, 1, ..., 1) broadcastable against ``like`` (M, ...)."""
-    return values.reshape(-1, *([1] * (like.dim() - 1)))
+__all__ = ["EnsembleAdam", "FitResult", "fit"]
 
 
 class EnsembleAdam:
@@ -143,34 +69,11 @@ class EnsembleAdam:
                 continue
             g = p.grad
             if not all_active:
-                g = torch.where(_member_view(active, g), g, torch.zeros_like(g))
+                g = torch.where(member_view(active, g), g, torch.zeros_like(g))
             m.lerp_(g, 1 - b1)
             v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (v.sqrt() / _member_view(bias2_sqrt.to(v.dtype), v)).add_(self.eps)
-            p.addcdiv_(m * _member_view(step_size.to(m.dtype), m), denom, value=-1.0)
-
-
-def nonfinite_members(x: torch.Tensor) -> torch.Tensor:
-    """(M, ...) -> (M,) bool: which members hold a NaN or an infinity anywhere."""
-    return ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
-
-
-def zero_nonfinite_members(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero the raw outputs of ensemble members holding non-finite numbers (LAPACK's SVD raises on
-    them); returns the safe tensor and the (M,) mask of those members, whose losses become NaN.
-
-    Args:
-        raw: (M, ...) outputs of M ensemble members.
-    """
-    bad = nonfinite_members(raw.detach())
-    if bool(bad.any()):
-        raw = torch.where(bad.reshape(-1, *([1] * (raw.dim() - 1))), torch.zeros_like(raw), raw)
-    return raw, bad
-
-
-def per_member_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Mean squared error per ensemble member: (M, ...) x (M, ...) -> (M,)."""
-    return (a - b).square().reshape(a.shape[0], -1).mean(dim=1)
+            denom = (v.sqrt() / member_view(bias2_sqrt.to(v.dtype), v)).add_(self.eps)
+            p.addcdiv_(m * member_view(step_size.to(m.dtype), m), denom, value=-1.0)
 
 
 @dataclass
@@ -297,21 +200,3 @@ def fit(
     return FitResult(pd.DataFrame(rows), diverged_step, final)
 
 
-@contextlib.contextmanager
-def cpu_threads(n: Optional[int]) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(n)`` (restored after); ``None`` leaves it alone.
-
-    Small networks gain nothing from intra-op threads, and on a shared CPU the threads' waiting
-    costs a lot (measured on this project's 2-core machine under load: 27 ms vs 360 ms per step for
-    the same 15-member MLP step with 1 vs 2 threads). One thread also makes reductions, hence
-    results, independent of the machine's core count.
-    """
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

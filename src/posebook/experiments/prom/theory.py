@@ -18,10 +18,8 @@ predictions of PRoM Sec. 5.1 are ``M = R + sigma N`` with R uniform on SO(3) and
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,7 +35,9 @@ from posebook.geometry.rotations import (
     orthogonalize,
     random_rotation,
 )
-from posebook.runs import RunContext
+from posebook.models.ensemble import EnsembleLinear, member_generators
+from posebook.optim.ensemble import fit
+from posebook.runs import RunContext, cpu_threads
 
 __all__ = [
     "REPRESENTATIONS",
@@ -77,32 +77,6 @@ PAPER = {
 }
 
 F64 = torch.float64
-_F = TypeVar("_F", bound=Callable)
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on one CPU thread, then restore the previous setting.
-
-    Everything here is batched 3x3 algebra and a tiny MLP: per-op work is microseconds, so a second
-    OpenMP thread only adds synchronisation, and on a shared, loaded 2-core machine it made these
-    experiments ~20x slower (measured: 9 s vs 0.45 s for 200 MLP steps).
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _small_ops(func: _F) -> _F:
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with _one_thread():
-            return func(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _representation(label: str) -> tuple[str, bool]:
@@ -130,7 +104,7 @@ def noisy_rotations(samples: int, sigma: float, seed: int = 0, device: str | tor
     return R.to(device), (R + sigma * noise).to(device)
 
 
-@_small_ops
+@cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def gradient_scatter(sigma: float = 0.5, samples: int = 10000, seed: int = 0,
                      methods: Sequence[str] = ("PRoM", "GS", "SVD"),
                      device: str | torch.device = "cpu") -> pd.DataFrame:
@@ -178,7 +152,7 @@ def _autograd_column_jacobians(t1: torch.Tensor, t2: torch.Tensor) -> torch.Tens
 
 
 @experiment("prom.closed_form_checks")
-@_small_ops
+@cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def closed_form_checks(ctx: RunContext, samples: int = 500, sigma: float = 0.5) -> ExperimentResult:
     """PRoM Eq. 5-6, 12-16 and the g_SVD / PRoM gradients in closed form against torch.autograd.
 
@@ -248,7 +222,7 @@ def closed_form_checks(ctx: RunContext, samples: int = 500, sigma: float = 0.5) 
 
 
 @experiment("prom.gradient_consistency")
-@_small_ops
+@cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def gradient_consistency(ctx: RunContext, sigmas: tuple = (0.01, 0.1, 0.5, 1.0), samples: int = 10000,
                          methods: tuple = ("PRoM", "GS", "SVD", "SVD-UVt"),
                          explode_factor: float = 10.0) -> ExperimentResult:
@@ -286,7 +260,7 @@ def gradient_consistency(ctx: RunContext, sigmas: tuple = (0.01, 0.1, 0.5, 1.0),
 
 
 @experiment("prom.gradient_terms")
-@_small_ops
+@cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def gradient_terms(ctx: RunContext, sigmas: tuple = (0.1, 0.5, 1.0), samples: int = 10000) -> ExperimentResult:
     """PRoM Eq. 5 / App. A.3 for r_GS: how often terms 2 + 3 oppose term 1 in the gradient for t'_1.
 
@@ -316,7 +290,7 @@ def gradient_terms(ctx: RunContext, sigmas: tuple = (0.1, 0.5, 1.0), samples: in
     return ExperimentResult(pd.DataFrame(rows), data_source="synthetic: uniform SO(3) + Gaussian noise, float64")
 
 
-@_small_ops
+@cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def gradient_terms_samples(sigma: float = 0.5, samples: int = 10000, seed: int = 0) -> pd.DataFrame:
     """Per-sample norms and directions of the three terms of Eq. 5 (r_GS, gradient for t'_1).
 
@@ -344,7 +318,7 @@ def _random_unit(n: int, gen: torch.Generator) -> torch.Tensor:
 
 
 @experiment("prom.gs_explosion")
-@_small_ops
+@cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def gs_explosion(ctx: RunContext, angles_deg: tuple = (90.0, 30.0, 10.0, 3.0, 1.0, 0.3, 0.1, 0.03, 0.01),
                  samples: int = 2000) -> ExperimentResult:
     """PRoM Eq. 6: the r_GS gradient for t'_1 as the angle alpha between t'_1 and t'_2 goes to 0.
@@ -387,7 +361,7 @@ def _random_special_orthogonal(n: int, gen: torch.Generator, det: float) -> torc
 
 
 @experiment("prom.svd_explosion")
-@_small_ops
+@cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def svd_explosion(ctx: RunContext, gaps: tuple = (0.5, 0.1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6),
                   samples: int = 500, s1: float = 1.5, s_mid: float = 0.5) -> ExperimentResult:
     """PRoM Sec. 3.4.2: the g_SVD gradient as the gap s_2 - s_3 between two singular values closes.
@@ -434,37 +408,45 @@ def _jacobians_for(method: str, outputs: torch.Tensor) -> torch.Tensor:
 
 def _train_and_record(method: str, steps: int, hidden: int, batch: int, lr: float, eval_size: int,
                       seed: int, device: torch.device) -> torch.Tensor:
-    """A tiny MLP auto-encoding rotations (vec R -> R_0 -> g(R_0) ~ R); returns the raw outputs R_0 on a
-    fixed evaluation batch at steps 0, steps/2 and steps, stacked (3 * eval_size, 9 or 6), float32."""
+    """A tiny MLP auto-encoding rotations (vec R -> R_0 -> g(R_0) ~ R, loss 1/2 ||g(R_0) - R||^2, Adam),
+    trained by the package's one loop (:func:`posebook.optim.ensemble.fit`, one member, weights
+    drawn from a generator seeded with ``seed``: no global seeding). Returns the raw outputs R_0 on
+    a fixed evaluation batch at steps 0, steps/2 and steps, stacked (3 * eval_size, 9 or 6), float32."""
     gen = torch.Generator().manual_seed(seed)
     out_dim = 6 if method == "6D" else 9
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(9, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
-                              torch.nn.ReLU(), torch.nn.Linear(hidden, out_dim)).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    dims = [9, hidden, hidden, out_dim]
+    layers = [EnsembleLinear(member_generators([seed]), a, b, device=device, dtype=torch.float32)
+              for a, b in zip(dims[:-1], dims[1:])]
     R_eval = random_rotation(eval_size, generator=gen, dtype=torch.float32).to(device)
+
+    def net(x: torch.Tensor) -> torch.Tensor:  # (1, N, 9) -> (1, N, out_dim), ReLU between layers
+        for k, layer in enumerate(layers):
+            x = layer(x)
+            x = torch.relu(x) if k < len(layers) - 1 else x
+        return x
+
     def to_matrix(out: torch.Tensor) -> torch.Tensor:
         if method == "6D":
             return matrix_from_6d(out)
-        return orthogonalize(out.reshape(-1, 3, 3), method=_LAMBDA_METHODS[method])
+        return orthogonalize(out.reshape(*out.shape[:-1], 3, 3), method=_LAMBDA_METHODS[method])
+
+    def loss(step: int) -> torch.Tensor:
+        R = random_rotation(batch, generator=gen, dtype=torch.float32).to(device)
+        return 0.5 * ((to_matrix(net(R.reshape(1, -1, 9))) - R) ** 2).sum((-2, -1)).mean(-1)
 
     recorded = []
-    for step in range(steps + 1):
-        if step in (0, steps // 2, steps):
-            with torch.no_grad():
-                recorded.append(net(R_eval.reshape(-1, 9)))
-        if step == steps:
-            break
-        R = random_rotation(batch, generator=gen, dtype=torch.float32).to(device)
-        loss = 0.5 * ((to_matrix(net(R.reshape(-1, 9))) - R) ** 2).sum((-2, -1)).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return torch.cat(recorded).detach()
+
+    def record() -> dict:
+        recorded.append(net(R_eval.reshape(1, -1, 9))[0])
+        return {}
+
+    params = [p for layer in layers for p in layer.parameters()]
+    fit(params, loss, steps=steps, lr=lr, eval_fn=record, eval_every=max(1, steps // 2))
+    return torch.cat(recorded[:1] + recorded[1:][-2:]).detach()
 
 
 @experiment("prom.lambda_min")
-@_small_ops
+@cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def lambda_min_table(ctx: RunContext, samples: int = 256, sigma: float = 0.5, train_steps: int = 200,
                      hidden: int = 64, batch: int = 64, lr: float = 1e-3,
                      dtypes: tuple = ("float64", "float32")) -> ExperimentResult:
@@ -509,7 +491,7 @@ def lambda_min_table(ctx: RunContext, samples: int = 256, sigma: float = 0.5, tr
                             data_source="synthetic: uniform SO(3) + Gaussian noise; tiny-MLP rotation auto-encoder")
 
 
-@_small_ops
+@cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def spectrum_examples(seed: int = 0, sigma: float = 0.5) -> pd.DataFrame:
     """The 9 eigenvalues of B B^T for one noisy M = R + sigma N, for PRoM, 6D, GS and SVD (float64).
 
@@ -565,7 +547,7 @@ def _kernel_directions(A: torch.Tensor, gen: torch.Generator) -> dict[str, tuple
 
 
 @experiment("prom.non_injectivity")
-@_small_ops
+@cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def non_injectivity(ctx: RunContext, samples: int = 256, sigma: float = 0.5, step: float = 0.1) -> ExperimentResult:
     """PRoM App. A.6: perturbations A -> A + step * D that leave g(A) unchanged, and ones that do not.
 
@@ -595,7 +577,7 @@ def non_injectivity(ctx: RunContext, samples: int = 256, sigma: float = 0.5, ste
                             data_source=f"synthetic: uniform SO(3) + Gaussian noise (sigma={sigma}), float64")
 
 
-@_small_ops
+@cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def non_injectivity_curve(steps: Sequence[float] = tuple(np.linspace(0.0, 1.0, 21)), seed: int = 0,
                           sigma: float = 0.5) -> pd.DataFrame:
     """||g(A + s D) - g(A)||_F against s for the directions of ``prom.non_injectivity``, on one A.
@@ -615,7 +597,7 @@ def non_injectivity_curve(steps: Sequence[float] = tuple(np.linspace(0.0, 1.0, 2
     return pd.DataFrame(rows)
 
 
-@_small_ops
+@cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def fiber_examples(seed: int = 0, sigma: float = 0.5) -> dict[str, torch.Tensor]:
     """Four different matrices with the same r_GS rotation (a fiber of g_GS, App. A.6), and g of each.
 

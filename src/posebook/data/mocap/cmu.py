@@ -1,0 +1,78 @@
+"""The CMU mocap collection on disk: where it is (``$POSEBOOK_CMU_DIR``) and which clips it holds."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from posebook.runs import ENV_CMU_DIR
+
+CMU_DIR_ENV = ENV_CMU_DIR  # defined once, in posebook.runs
+
+
+_FRAME_LINE = re.compile(rb"^[ \t]*\d+[ \t]*\r?$", re.MULTILINE)
+
+
+def list_cmu(cmu_dir: str | os.PathLike, count_frames: bool = True) -> pd.DataFrame:
+    """Table of the CMU clips under a directory (flat, or CMU's ``subjects/<NN>/`` layout).
+
+    A clip ``<subject>_<trial>.amc`` uses the skeleton ``<subject>.asf`` next to it. Frames are
+    counted as frame-number lines (a regular-expression pass, no parsing).
+
+    Args:
+        cmu_dir: the directory to search recursively.
+        count_frames: count each clip's frames (reads every file once).
+
+    Returns:
+        DataFrame with columns clip, subject, trial, asf (path or None), amc (path) and, when
+        counted, frames; sorted by subject and trial.
+    """
+    cmu_dir = Path(cmu_dir)
+    if not cmu_dir.is_dir():
+        raise FileNotFoundError(f"CMU mocap directory not found: {cmu_dir}")
+    rows = []
+    for amc in cmu_dir.rglob("*.amc"):
+        subject, _, trial = amc.stem.partition("_")
+        asf = amc.with_name(f"{subject}.asf")
+        row = {
+            "clip": amc.stem,
+            "subject": subject,
+            "trial": trial,
+            "asf": str(asf) if asf.is_file() else None,
+            "amc": str(amc),
+        }
+        if count_frames:
+            row["frames"] = len(_FRAME_LINE.findall(amc.read_bytes()))
+        rows.append(row)
+    columns = ["clip", "subject", "trial", "asf", "amc"] + (["frames"] if count_frames else [])
+    table = pd.DataFrame(rows, columns=columns)
+
+    def natural(column: pd.Series) -> pd.Series:
+        return column.map(lambda v: (int(v) if v.isdigit() else math.inf, v))
+
+    return table.sort_values(["subject", "trial"], key=natural, ignore_index=True)
+
+
+def cmu_dir_from_env(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The CMU mocap directory: ``explicit`` if given, else ``$POSEBOOK_CMU_DIR``, else None.
+
+    None means "no CMU data": callers fall back to the procedural pose generator.
+
+    Raises:
+        FileNotFoundError: the given or configured path is not a directory.
+    """
+    if explicit is not None:
+        path, origin = Path(explicit), "the given CMU directory"
+    elif os.environ.get(CMU_DIR_ENV):
+        path, origin = Path(os.environ[CMU_DIR_ENV]), f"${CMU_DIR_ENV}"
+    else:
+        return None
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{origin} {path} is not a directory; point it at the folder holding the .asf/.amc files"
+        )
+    return path
