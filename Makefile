@@ -18,18 +18,35 @@ endif
 
 NOTEBOOKS := $(shell find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null)
 
-.PHONY: install book test unit nbval sync bench clean
+.PHONY: install book test lint-imports sync bench reference clean
 
+# Installs once: again only when pyproject.toml is newer than the stamp or the package (or a tool
+# the targets need) does not import, so second runs of `make test` / `make book` work offline.
+INSTALL_STAMP := .dev/installed
 install:
-	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH_SPEC)"
-	$(PYTHON) -m pip install -e ".[dev]"
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH_SPEC)"
+	@if [ pyproject.toml -nt $(INSTALL_STAMP) ] || ! $(PYTHON) -c "import posebook, importlinter, nbval, jupyter_book, seaborn, papermill" 2>/dev/null; then \
+		$(PYTHON) -m pip install -e ".[dev]" && mkdir -p .dev && touch $(INSTALL_STAMP); \
+	else echo "posebook and its tools are installed (pip install -e '.[dev]' skipped)"; fi
 
 book: install
 	$(PYTHON) -m posebook.cli book
 	@echo "open _build/html/index.html"
 
-test: install
+# The layer contracts of .importlinter (tests/test_layers.py runs them too).
+lint-imports: install
+	$(PYTHON) -c "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True, no_logo=True))"
+
+test: install lint-imports
 	$(PYTHON) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env -p no:cacheprovider
+
+# Reference runs for the book (committed under reference/): the long profile on this CPU, or
+# `make reference PROFILE=gpu DEVICE=cuda` on a GPU. Resumes; MATCH=prom. limits it to a chapter.
+PROFILE ?= long
+DEVICE ?= cpu
+MATCH ?=
+reference: install
+	$(PYTHON) -m posebook.cli run --all --reference --profile $(PROFILE) --device $(DEVICE) $(if $(MATCH),--match $(MATCH))
 
 # Re-pair and re-execute the notebooks after editing their MyST .md sources (quick profile, CPU).
 sync:

@@ -3,11 +3,12 @@
 Usage: python bench/bench_prom_bodies.py [--device cpu] [--standalone] [--cold-world] [--notebook]
 
 The experiments run once each, in the notebook's order and with its arguments
-(notebooks/prom/bodies.md), cold (``resume=False``, results in a temporary directory), in one process
-as the notebook does: trained (variant, seed) members are shared between the three experiments
-(``posebook.experiments.prom_bodies`` keeps them in memory), so ``prom.ortho_ablation`` trains only the
-variants ``prom.body_regression`` did not, and ``prom.fit_2d`` trains nothing. ``--standalone`` clears
-that memory before each experiment (the time of each one run alone). The world comes from the world
+(notebooks/prom/bodies.md), cold (``resume=False``, results in a temporary directory), as the notebook
+does: trained (variant, seed) members are shared between the three experiments through the result
+store's artifact cache (``<out>/_artifacts/prom.body_member``, :meth:`posebook.runs.RunContext.cached`),
+so ``prom.ortho_ablation`` trains only the variants ``prom.body_regression`` did not, and
+``prom.fit_2d`` trains nothing. ``--standalone`` gives each experiment a fresh, empty results folder
+(nothing is reused: the time of each one run alone). The world comes from the world
 cache (~1 s) unless ``--cold-world`` points the cache at an empty folder (the first run on a fresh
 machine: CMU retargeting and Anny skinning of every sample). The motion source follows
 ``$POSEBOOK_CMU_DIR`` (CMU when set, else procedural poses). The machine may be shared: the load
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from _bench import time_experiment, time_notebook
 
-from posebook.experiments import prom_bodies as PB
+from posebook.experiments.prom import bodies as PB
 from posebook.runs import make_context
 
 #: The calls the bodies notebook makes (keep in sync with notebooks/prom/bodies.md).
@@ -39,7 +40,8 @@ CALLS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--standalone", action="store_true", help="forget trained members between experiments")
+    parser.add_argument("--standalone", action="store_true",
+                        help="a fresh results folder per experiment: no trained member is reused")
     parser.add_argument("--cold-world", action="store_true", help="build the world into an empty cache")
     parser.add_argument("--notebook", action="store_true")
     args = parser.parse_args()
@@ -53,10 +55,10 @@ def main() -> None:
         print(f"{'world (+ Anny load)':24s} {time.perf_counter() - start:7.1f} s  "
               f"{'built' if not setup.world.loaded_from_cache else 'from cache'}: {setup.data_source}")
         total = 0.0
-        for name, params in CALLS:
-            if args.standalone:
-                PB._TRAINED.clear()
-            total += time_experiment(name, params, args.device, out)
+        for k, (name, params) in enumerate(CALLS):
+            # shared: one results folder, so the member artifacts of one experiment serve the next
+            folder = Path(out) / (f"results-{k}" if args.standalone else "results")
+            total += time_experiment(name, params, args.device, str(folder))
         print(f"{'experiments total':24s} {total:7.1f} s")
     if args.notebook:
         time_notebook("prom/bodies.ipynb")

@@ -2,9 +2,9 @@
 
 Usage: python bench/bench_prom_tables.py [--device cpu] [--notebook]
 
-Each experiment runs once, cold (``resume=False``, results in a temporary directory), with the same
-arguments as notebooks/prom/tables.md. The machine may be shared: the load average is printed with
-the times, which are what this machine gave now, not a best case. ``--notebook`` also times
+Each experiment runs once, cold (``resume=False``, a fresh temporary results folder each, so nothing
+is reused), with the same arguments as notebooks/prom/tables.md. The machine may be shared: the load
+average is printed with the times, which are what this machine gave now, not a best case. ``--notebook`` also times
 ``jupyter execute`` of the whole notebook on a copy (kernel start, imports and plots included).
 """
 
@@ -32,8 +32,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), cores: {os.cpu_count()}")
     total = 0.0
-    with tempfile.TemporaryDirectory() as out:
-        for name, params in CALLS:
+    for name, params in CALLS:
+        with tempfile.TemporaryDirectory() as out:
             total += time_experiment(name, params, args.device, out)
     print(f"{'experiments total':24s} {total:7.1f} s")
     if args.notebook:

@@ -418,19 +418,21 @@ def test_float32_smoke():
     torch.testing.assert_close(unproject(uv, X[..., 2], K), X, atol=1e-4, rtol=1e-5)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_device_follows_inputs():
-    K = intrinsics(torch.tensor(1000.0, device="cuda"), torch.tensor([960.0, 540.0], device="cuda"))
-    center = torch.tensor([[1200.0, 300.0]], device="cuda")
-    K_crop = crop_intrinsics(K, center, 300.0, 256)
-    outs = [
-        K_crop,
-        perspective_encoding(K_crop, 256, 256),
-        perspective_rotation(K, center),
-        cam_crop_to_full(torch.tensor([[0.9, 0.0, 0.1]], device="cuda"), center, 300.0, (1920, 1080), 2202.9),
-        cliff_bbox_info(center, 300.0, (1920, 1080), 2202.9),
-    ]
-    for out in outs:
-        assert out.device.type == "cuda"
-    R = random_rotation(3, device="cuda", generator=torch.Generator(device="cuda").manual_seed(0))
-    assert R.device.type == "cuda"
+def test_device_follows_inputs(device):  # device: tests/conftest.py (cpu, and cuda where there is one)
+    def run(dev):
+        K = intrinsics(torch.tensor(1000.0, device=dev), torch.tensor([960.0, 540.0], device=dev))
+        center = torch.tensor([[1200.0, 300.0]], device=dev)
+        K_crop = crop_intrinsics(K, center, 300.0, 256)
+        return [
+            K_crop,
+            perspective_encoding(K_crop, 256, 256),
+            perspective_rotation(K, center),
+            cam_crop_to_full(torch.tensor([[0.9, 0.0, 0.1]], device=dev), center, 300.0, (1920, 1080), 2202.9),
+            cliff_bbox_info(center, 300.0, (1920, 1080), 2202.9),
+        ]
+
+    for out, ref in zip(run(device), run(torch.device("cpu"))):
+        assert out.device == device
+        torch.testing.assert_close(out.cpu(), ref, atol=1e-4, rtol=1e-5)
+    R = random_rotation(3, device=device, generator=torch.Generator(device=device).manual_seed(0))
+    assert R.device == device

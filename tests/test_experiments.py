@@ -70,3 +70,38 @@ def test_geometry_experiment_svd_beats_gram_schmidt(tmp_path):
     table = res.frame.pivot(index="sigma", columns="method", values="mean_deg")
     assert (table["SVD"] < table["GS"]).all()
     assert res.meta["data_source"].startswith("synthetic")
+
+
+def test_reference_run_round_trip(tmp_path):
+    """``reference=True`` stores by parameters, profile and seed; ``find_reference`` finds it; a
+    reference of the current code is reused, a stale one recomputed (and still found, marked old)."""
+    from posebook.experiments import find_reference
+
+    params = {"samples": 64, "sigmas": (0.1,)}
+    ref = run_experiment("geometry.orthogonalization_noise", reference=True, out=tmp_path, **params)
+    assert ref.meta["code_hash"] == get_experiment("geometry.orthogonalization_noise").code_hash
+    assert ref.is_current() and ref.meta["profile"] == "quick" and set(ref.frame["samples"]) == {64}
+    found = find_reference("geometry.orthogonalization_noise", profile="quick", root=tmp_path, **params)
+    assert found is not None and found.path == ref.path
+    pd.testing.assert_frame_equal(found.frame, ref.frame)
+    assert "quick profile" in found.provenance_line()
+    # other parameters, profile or seed: no reference
+    assert find_reference("geometry.orthogonalization_noise", profile="quick", root=tmp_path, samples=65,
+                          sigmas=(0.1,)) is None
+    assert find_reference("geometry.orthogonalization_noise", profile="long", root=tmp_path, **params) is None
+    assert find_reference("geometry.orthogonalization_noise", profile="quick", seed=1, root=tmp_path,
+                          **params) is None
+    # the current code's reference is reused: its record is not rewritten
+    record = ref.path.with_suffix(".json")
+    written = record.stat().st_mtime_ns
+    again = run_experiment("geometry.orthogonalization_noise", reference=True, out=tmp_path, **params)
+    assert record.stat().st_mtime_ns == written
+    pd.testing.assert_frame_equal(again.frame, ref.frame)
+    # a reference computed by other code is found, marked as old, and recomputed by a new reference run
+    meta = json.loads(record.read_text())
+    record.write_text(json.dumps({**meta, "code_hash": "000000000000"}))
+    stale = find_reference("geometry.orthogonalization_noise", profile="quick", root=tmp_path, **params)
+    assert stale is not None and not stale.is_current()
+    fresh = run_experiment("geometry.orthogonalization_noise", reference=True, out=tmp_path, **params)
+    assert fresh.is_current() and json.loads(record.read_text())["code_hash"] == ref.meta["code_hash"]
+    assert [p.name for p in tmp_path.glob("*/*.json") if not p.name.endswith(".table.json")] == [record.name]

@@ -143,6 +143,18 @@ def test_fk_gradients_and_dtype():
     assert joints.dtype == torch.float32 and G.dtype == torch.float32
 
 
+def test_fk_follows_the_device(device):  # device: tests/conftest.py (cpu, cuda if any)
+    gen = torch.Generator().manual_seed(6)
+    R = roma.random_rotmat((3, len(CMU_PARENTS)), dtype=torch.float64, generator=gen)
+    offsets = torch.randn(len(CMU_PARENTS), 3, generator=gen, dtype=torch.float64)
+    root = torch.randn(3, 3, generator=gen, dtype=torch.float64)
+    joints, G = K.forward_kinematics(R.to(device), offsets.to(device), CMU_PARENTS, root.to(device))
+    assert joints.device == device and G.device == device
+    ref_joints, ref_G = K.forward_kinematics(R, offsets, CMU_PARENTS, root)
+    torch.testing.assert_close(joints.cpu(), ref_joints, atol=1e-12, rtol=0)
+    torch.testing.assert_close(G.cpu(), ref_G, atol=1e-12, rtol=0)
+
+
 def test_depth_levels_chains_smpl():
     assert K.depth(SMPL_PARENTS)[:16] == [0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4, 4, 5]
     lv = K.levels(SMPL_PARENTS)

@@ -326,3 +326,90 @@ def test_depth_error_hand_computed():
     joints = _pose(batch=(3,), seed=30)
     moved = joints + joints.new_tensor([0.0, 0.0, 0.5])
     torch.testing.assert_close(M.depth_error(moved[..., 2], joints[..., 2], root=0), torch.zeros(3, dtype=torch.float64))
+
+
+# ---------------------------------------------------------------- devices
+
+
+def test_metrics_follow_the_device(device):  # device: tests/conftest.py (cpu, cuda if any)
+    target = _pose(batch=(4,), seed=31)
+    pred = target + 0.02 * _pose(batch=(4,), seed=32)
+    R = torch.from_numpy(Rotation.random(8, random_state=33).as_matrix()).reshape(4, 2, 3, 3)
+    for name, fn, args in (
+        ("mpjpe", M.mpjpe, (pred, target)),
+        ("pa_mpjpe", M.pa_mpjpe, (pred, target)),
+        ("pck", M.pck, (pred, target)),
+        ("auc", M.auc, (pred, target)),
+        ("mpjae", M.mpjae, (R, R.flip(0))),
+    ):
+        out = fn(*(a.to(device) for a in args))
+        assert out.device == device, name
+        torch.testing.assert_close(out.cpu(), fn(*args), atol=1e-9, rtol=0, msg=name)
+
+
+# ---------------------------------------------------------------- NaN / inf input
+
+NON_FINITE = [float("nan"), float("inf"), -float("inf")]
+
+
+def _poisoned(x: torch.Tensor, value: float, index=(0, 3, 1)) -> torch.Tensor:
+    out = x.clone()
+    out[index] = value
+    return out
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+@pytest.mark.parametrize("side", ["pred", "target"])
+@pytest.mark.parametrize("name", ["mpjpe", "pa_mpjpe", "n_mpjpe", "pve", "pa_pve", "pck", "auc", "depth_error"])
+def test_non_finite_joint_gives_non_finite_error_for_that_sample(name, side, value):
+    """Documented (module docstring): never a finite number for a sample with a NaN/inf coordinate;
+    pck/auc give NaN (before: the NaN joint counted as wrong, PCK 94.1 %)."""
+    fn = getattr(M, name)
+    target = _pose(batch=(3,), seed=34)
+    pred = target + 0.03 * _pose(batch=(3,), seed=35)
+    if name == "depth_error":
+        pred, target = pred[..., 2], target[..., 2]
+        index = (0, 3)
+    else:
+        index = (0, 3, 1)
+    args = {"pred": pred, "target": target}
+    args[side] = _poisoned(args[side], value, index)
+    out, clean = fn(args["pred"], args["target"]), fn(pred, target)
+    assert not torch.isfinite(out[0]), f"{name}: a {value} in {side} gave {out[0].item()}"
+    if name in ("pa_mpjpe", "n_mpjpe", "pa_pve", "pck", "auc"):
+        assert torch.isnan(out[0])
+    torch.testing.assert_close(out[1:], clean[1:], atol=0, rtol=0)
+    # and with root-centring (the benchmark setting), where offered
+    if name in ("mpjpe", "n_mpjpe", "pck", "auc", "depth_error"):
+        assert not torch.isfinite(fn(args["pred"], args["target"], root=0)[0])
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+def test_non_finite_rotation_gives_nan_angle(value):
+    """Before: an inf entry gave a finite 135 degrees through atan2(inf, -inf)."""
+    R = torch.from_numpy(Rotation.random(6, random_state=36).as_matrix()).reshape(2, 3, 3, 3)
+    out = M.mpjae(_poisoned(R, value, (0, 1, 0, 0)), R)
+    assert torch.isnan(out[0]) and out[1] == 0
+    angles = M.angle_error(R, _poisoned(R, value, (0, 1, 2, 1)))
+    assert torch.isnan(angles[0, 1]) and torch.isfinite(angles[0, [0, 2]]).all()
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+@pytest.mark.parametrize("name", ["min_mpjpe", "min_pa_mpjpe"])
+def test_min_over_hypotheses_does_not_skip_a_broken_one(name, value):
+    """Before: an inf hypothesis was skipped by amin and the best of the others returned."""
+    target = _pose(batch=(2,), seed=37)
+    hyps = target[:, None] + 0.01 * _pose(batch=(2, 4), seed=38)
+    out = getattr(M, name)(_poisoned(hyps, value, (0, 2, 5, 0)), target)
+    assert torch.isnan(out[0])
+    torch.testing.assert_close(out[1], getattr(M, name)(hyps, target)[1], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+def test_accel_error_non_finite_frame_poisons_the_frames_that_use_it(value):
+    gen = torch.Generator().manual_seed(39)
+    target = torch.randn(8, 5, 3, generator=gen, dtype=torch.float64)
+    pred = target + 0.01 * torch.randn(8, 5, 3, generator=gen, dtype=torch.float64)
+    out = M.accel_error(_poisoned(pred, value, (4, 2, 0)), target)  # frame 4: used by interior 3, 4, 5
+    finite = torch.isfinite(out)
+    assert finite.tolist() == [True, True, False, False, False, True]  # out[k] is frame k + 1

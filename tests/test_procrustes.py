@@ -10,9 +10,6 @@ from scipy.spatial.transform import Rotation
 
 from posebook.geometry.procrustes import rigid_align, similarity_align
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
 def _random_similarity(batch: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     R = Rotation.random(batch, random_state=seed).as_matrix()
@@ -30,8 +27,7 @@ def _objective(s, R, t, X, Y, w=None):
     return (residual * (1.0 if w is None else w)).sum(-1)
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_recovers_known_similarity_exactly(device):
+def test_recovers_known_similarity_exactly(device):  # device: tests/conftest.py (cpu, cuda if any)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(6, 17, 3))
     s, R, t = _random_similarity(6, seed=1)
@@ -42,7 +38,7 @@ def test_recovers_known_similarity_exactly(device):
     np.testing.assert_allclose(R_est.cpu().numpy(), R, atol=1e-12)
     np.testing.assert_allclose(t_est.cpu().numpy(), t, atol=1e-12)
     np.testing.assert_allclose(aligned.cpu().numpy(), Y, atol=1e-12)
-    assert aligned.device.type == device and aligned.dtype == torch.float64
+    assert aligned.device == device and aligned.dtype == torch.float64
 
 
 def test_matches_scipy_on_noisy_data():
@@ -208,3 +204,35 @@ def test_gradients_match_finite_differences():
     Y = torch.randn(2, 6, 3, generator=gen, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda x: similarity_align(x, Y)[0], (X,))
     assert torch.autograd.gradcheck(lambda x: rigid_align(x, Y)[0], (X,))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("where", ["X", "Y", "weights"])
+def test_non_finite_input_gives_nan_for_that_sample_only(device, value, where):
+    """Documented: a NaN/inf in X, Y or the weights of a sample -> NaN in every output of that
+    sample (never a finite transform), the other samples exactly as without it."""
+    gen = torch.Generator().manual_seed(14)
+    X = torch.randn(3, 8, 3, generator=gen, dtype=torch.float64)
+    Y = torch.randn(3, 8, 3, generator=gen, dtype=torch.float64)
+    w = torch.rand(3, 8, generator=gen, dtype=torch.float64) + 0.1
+    bad = {"X": X.clone(), "Y": Y.clone(), "weights": w.clone()}
+    bad[where][(1, 4, 2) if where != "weights" else (1, 4)] = value
+    if where == "weights" and value < 0:
+        pytest.skip("a negative weight is rejected by the argument check (test_bad_weights_raise)")
+    args = [t.to(device) for t in (bad["X"], bad["Y"], bad["weights"])]
+    clean = [t.to(device) for t in (X, Y, w)]
+    for fn in (similarity_align, rigid_align):
+        out, ref = fn(*args), fn(*clean)
+        for o, r in zip(out, ref):
+            assert torch.isnan(o[1]).all(), f"{fn.__name__}: a {value} in {where} gave a number"
+            torch.testing.assert_close(o[[0, 2]], r[[0, 2]], atol=0, rtol=0)
+
+
+def test_non_finite_input_gives_nan_gradient():
+    gen = torch.Generator().manual_seed(15)
+    X = torch.randn(2, 6, 3, generator=gen, dtype=torch.float64)
+    X[0, 2, 1] = float("nan")
+    X.requires_grad_(True)
+    Y = torch.randn(2, 6, 3, generator=gen, dtype=torch.float64)
+    similarity_align(X, Y)[0].sum().backward()
+    assert torch.isnan(X.grad[0]).all() and torch.isfinite(X.grad[1]).all()

@@ -1,4 +1,5 @@
-"""Tests for posebook.models.body_regressor and posebook.experiments.prom_bodies.
+"""Tests for posebook.models.body_regressor, its training and 2D fit (posebook.optim) and the recipes
+of posebook.experiments.prom.bodies.
 
 Independent routes: the fast rest skeleton and forward kinematics against AnnyBody's skinned model
 (and the world's joints, computed by skinning + ``convert_joints``); ensemble members against the
@@ -7,17 +8,25 @@ same member trained alone; the 2D fit against a fit of a subset.
 
 from __future__ import annotations
 
+import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from posebook import claims as C
+from posebook.body.anny_skeleton import AnnySkeleton
 from posebook.body.models import AnnyBody
 from posebook.data.world import WorldConfig, build_world
+from posebook.experiments import run_experiment
+from posebook.experiments.prom import bodies as PB
 from posebook.geometry.rotations import random_rotation
 from posebook.models import body_regressor as BR
 from posebook.models.rotation_heads import REPRESENTATIONS, outputs
+from posebook.optim.keypoints_2d import fit_keypoints_2d
+from posebook.optim.training import train_regressor
 
 pytestmark = pytest.mark.slow  # builds the Anny model (~3 s once cached on disk)
 
@@ -28,8 +37,8 @@ def body() -> AnnyBody:
 
 
 @pytest.fixture(scope="module")
-def skeleton(body) -> BR.AnnySkeleton:
-    return BR.AnnySkeleton(body)
+def skeleton(body) -> AnnySkeleton:
+    return AnnySkeleton(body)
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +158,8 @@ def test_members_with_one_seed_start_alike_and_train_as_if_alone(data, skeleton)
     for a, b in zip(alone.parameters(), mixed.parameters()):
         assert torch.equal(a[0], b[0]) and torch.equal(a[0], b[1])  # same seed, same weights
         assert not torch.equal(a[0], b[2])
-    BR.train_regressor(alone, skeleton, data, steps=4, batch=8, lr=1e-3)
-    BR.train_regressor(mixed, skeleton, data, steps=4, batch=8, lr=1e-3)
+    train_regressor(alone, skeleton, data, steps=4, batch=8, lr=1e-3)
+    train_regressor(mixed, skeleton, data, steps=4, batch=8, lr=1e-3)
     for a, b in zip(alone.parameters(), mixed.parameters()):
         assert torch.equal(a[0], b[1])  # bit for bit: the experiments' member cache relies on it
 
@@ -163,7 +172,7 @@ def test_tiny_training_lowers_the_loss_of_every_representation(data, skeleton):
                  joint_set="cmu31")
     with torch.no_grad():
         before = model.losses(skeleton, **fixed)["loss"]
-    result = BR.train_regressor(model, skeleton, data, steps=25, batch=16, lr=3e-3)
+    result = train_regressor(model, skeleton, data, steps=25, batch=16, lr=3e-3)
     with torch.no_grad():
         after = model.losses(skeleton, **fixed)["loss"]
     assert not any(result.diverged)
@@ -172,7 +181,7 @@ def test_tiny_training_lowers_the_loss_of_every_representation(data, skeleton):
 
 def test_nan_in_training_is_recorded_not_raised(data, skeleton):
     model = _regressor(data, [BR.Variant("6D", "6d"), BR.Variant("SVD", "svd")], [0, 0])
-    result = BR.train_regressor(model, skeleton, data, steps=6, batch=8, lr=torch.tensor([1e-3, 1e38]))
+    result = train_regressor(model, skeleton, data, steps=6, batch=8, lr=torch.tensor([1e-3, 1e38]))
     assert result.diverged_step[0] is None and result.diverged_step[1] is not None
     assert all(bool(torch.isfinite(p[0]).all()) for p in model.parameters())
     last = result.history[result.history["step"] == 6].set_index("member")["train_loss"]
@@ -194,17 +203,17 @@ def test_fit_keypoints_2d(world, skeleton):
     noise = random_rotation(n * 31, generator=torch.Generator().manual_seed(2)).reshape(n, 31, 3, 3)
     start = R_gt @ _small(noise)
     for rep in ("6d", "prom"):
-        fit = BR.fit_keypoints_2d(skeleton, start, shape, root, K, uv, scale, "cmu31", rep, steps=30, lr=1e-2)
+        fit = fit_keypoints_2d(skeleton, start, shape, root, K, uv, scale, "cmu31", rep, steps=30, lr=1e-2)
         assert fit.loss[-1] < 0.5 * fit.loss[0]
         assert not bool(fit.diverged.any())
         torch.testing.assert_close(fit.rotations.mT @ fit.rotations, torch.eye(3).expand_as(fit.rotations),
                                    atol=1e-5, rtol=0)
         # per-sample independence: fitting two samples alone gives the same rotations
-        part = BR.fit_keypoints_2d(skeleton, start[2:4], shape[2:4], root[2:4], K[2:4], uv[2:4], scale[2:4],
+        part = fit_keypoints_2d(skeleton, start[2:4], shape[2:4], root[2:4], K[2:4], uv[2:4], scale[2:4],
                                    "cmu31", rep, steps=30, lr=1e-2)
         torch.testing.assert_close(part.rotations, fit.rotations[2:4], atol=1e-5, rtol=0)
     # at the ground truth the reprojection error is ~0
-    exact = BR.fit_keypoints_2d(skeleton, R_gt, shape, root, K, uv, scale, "cmu31", "prom", steps=0)
+    exact = fit_keypoints_2d(skeleton, R_gt, shape, root, K, uv, scale, "cmu31", "prom", steps=0)
     assert float(exact.loss[0]) < 1e-9
 
 
@@ -222,59 +231,195 @@ TINY = dict(world_size=48, steps=3, batch=8, hidden=16, iterations=1, pve_sample
 
 
 @pytest.fixture
-def tiny_ctx(monkeypatch, tmp_path):
-    from posebook.runs import make_context
-
+def tiny_env(monkeypatch, tmp_path):
+    """Procedural poses (no CMU directory) and a world cache of this test's own."""
     monkeypatch.delenv("POSEBOOK_CMU_DIR", raising=False)
     monkeypatch.setenv("POSEBOOK_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def tiny_ctx(tiny_env):
+    from posebook.runs import make_context
+
     return make_context("quick", device="cpu", seed=0)
 
 
-def test_body_regression_and_ablation_frames(tiny_ctx):
-    from posebook.experiments import prom_bodies as PB
+# Independent recomputation of the verdicts from a frame's own numbers (numpy and json only).
 
+
+def _curve(cell: str) -> tuple[np.ndarray, np.ndarray]:
+    pairs = json.loads(cell)
+    return (np.array([p[0] for p in pairs], dtype=int),
+            np.array([np.nan if p[1] is None else p[1] for p in pairs], dtype=float))
+
+
+def _moving(cells, tail: float = C.ConvergenceRule().tail, tolerance: float = C.ConvergenceRule().tolerance
+            ) -> list[bool]:
+    """Per curve: did the metric change by more than ``tolerance`` (relative) over the last ``tail``?"""
+    out = []
+    for cell in cells:
+        steps, values = _curve(cell)
+        if len(steps) < 2 or not np.isfinite(values[-1]):
+            out.append(False)
+            continue
+        earlier = np.flatnonzero(steps <= (1 - tail) * steps[-1])
+        ref = values[earlier[-1]] if earlier.size else np.nan
+        out.append(bool(earlier.size == 0 or (np.isfinite(ref) and abs(values[-1] - ref) / abs(values[-1]) > tolerance)))
+    return out
+
+
+def _expected(a, b, moving=()) -> str:
+    """"a is lower than b" per seed (NaN = infinitely bad); "not converged" while a run moves."""
+    if any(moving):
+        return "not converged"
+    a = np.nan_to_num(np.asarray(a, dtype=float), nan=np.inf)
+    b = np.nan_to_num(np.asarray(b, dtype=float), nan=np.inf)
+    return "holds" if (a < b).all() else "does not hold" if (a > b).all() else "inconclusive"
+
+
+def _expected_above(values, threshold: float, moving=()) -> str:
+    if any(moving):
+        return "not converged"
+    v = np.nan_to_num(np.asarray(values, dtype=float), nan=-np.inf)
+    return "holds" if (v > threshold).all() else "does not hold" if (v < threshold).all() else "inconclusive"
+
+
+def _curves(f: pd.DataFrame, metric: str, *keys: str) -> list[str]:
+    return [c for k in keys for c in f.loc[f["key"] == k, f"curve_{metric}"]]
+
+
+def _assert_trained_below_start(f: pd.DataFrame) -> None:
+    """Every non-diverged member's test MPJPE at the end of training is below its untrained value."""
+    for _, row in f[~f["diverged"]].iterrows():
+        steps, values = _curve(row["curve_mpjpe_mm"])
+        assert steps[0] == 0 and steps[-1] == TINY["steps"] and np.isfinite(values).all()
+        assert values[-1] < values[0], (row["key"], row["seed"], values.tolist())
+        if PB.VARIANTS[row["key"]].inference_ortho == "svd":
+            # the curve ends at the final metric (the curve of "id. / id., post r_GS" is that of the PRoM
+            # network it shares, evaluated with g_SVD)
+            assert values[-1] == pytest.approx(row["mpjpe_mm"], abs=1e-4)
+        pa_steps, _ = _curve(row["curve_pa_mpjpe_mm"])
+        assert pa_steps.tolist() == steps.tolist()
+
+
+def test_body_regression_and_ablation_frames(tiny_ctx):
     res = PB.body_regression(tiny_ctx, variants=("6d", "prom", "prom_lr3"), **TINY)
     f = res.frame
     assert res.data_source.startswith("synthetic world: procedural poses")
     assert {"variant", "key", "seed", "mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "better_mpjpe_frac",
             "better_pa_mpjpe_frac", "diverged", "diverged_step", "train_loss", "paper_mpjpe_mm",
-            "paper_pa_mpjpe_mm", "paper_pve_mm", "n_train", "n_test", "split"} <= set(f.columns)
+            "paper_pa_mpjpe_mm", "paper_pve_mm", "n_train", "n_test", "split", "curve_mpjpe_mm",
+            "curve_pa_mpjpe_mm"} <= set(f.columns)
     assert len(f) == 3 * 3 and set(f["key"]) == {"6d", "prom", "prom_lr3"}
     assert f[f["key"] == "6d"]["better_mpjpe_frac"].isna().all()
     assert f[f["key"] == "prom"]["better_mpjpe_frac"].between(0, 1).all()
     assert (f["mpjpe_mm"] > 0).all() and (f["pa_mpjpe_mm"] <= f["mpjpe_mm"] + 1e-9).all()
     assert f.loc[f["key"] == "6d", "paper_mpjpe_mm"].eq(74.4).all()
+    _assert_trained_below_start(f)
     table = PB.table_body_regression(f)
     assert list(table["variant"]) == ["6D", "PRoM", "PRoM, lr x3"]
-    assert set(PB.claims_body_regression(f)["verdict"]) <= {"holds", "does not hold", "inconclusive"}
+    claims = PB.claims_body_regression(f)
+    expected_claims, expected = [], []
+    for key, label in (("prom", "PRoM"), ("prom_lr3", "PRoM, lr x3")):
+        for metric, curve, word in (("mpjpe_mm", "mpjpe_mm", "MPJPE"), ("pa_mpjpe_mm", "pa_mpjpe_mm", "PA-MPJPE"),
+                                    ("pve_mm", "mpjpe_mm", "PVE")):
+            per_seed = f.pivot(index="seed", columns="key", values=metric)
+            expected_claims.append(f"{label} has a lower {word} than 6D")
+            expected.append(_expected(per_seed[key], per_seed["6d"], _moving(_curves(f, curve, key, "6d"))))
+        expected_claims.append(f"{label} lowers the error of most samples")
+        expected.append(_expected_above(f.loc[f["key"] == key].sort_values("seed")["better_mpjpe_frac"], 0.5,
+                                        _moving(_curves(f, "mpjpe_mm", key, "6d"))))
+    assert list(claims["claim"]) == expected_claims
+    assert list(claims["verdict"]) == expected
+    assert set(claims["seeds"]) == {"0, 1, 2"} and set(claims["steps"]) == {str(TINY["steps"])}
 
     abl = PB.ortho_ablation(tiny_ctx, **TINY).frame
     assert {"L_theta", "L_Y", "post", "paper_pa_mpjpe_mm", "pa_mpjpe_mm"} <= set(abl.columns)
     assert len(abl) == 6 * 3
-    # 6D and PRoM rows are the same trained members as in body_regression (shared, identical)
+    _assert_trained_below_start(abl)
+    # 6D and PRoM rows are the same trained members as in body_regression (members train alike in any ensemble)
     pd.testing.assert_series_equal(abl[abl["key"] == "prom"]["mpjpe_mm"].reset_index(drop=True),
                                    f[f["key"] == "prom"]["mpjpe_mm"].reset_index(drop=True))
     # "id. / id., post r_GS" is PRoM's networks with another projection: same training loss
     assert abl[abl["key"] == "id/id+gs"]["train_loss"].tolist() == abl[abl["key"] == "prom"]["train_loss"].tolist()
     assert len(PB.table_ortho_ablation(abl)) == 6
-    assert set(PB.claims_ortho_ablation(abl)["verdict"]) <= {"holds", "does not hold", "inconclusive"}
+    claims = PB.claims_ortho_ablation(abl)
+    pairs = [("id/gs", "6d"), ("gs/id", "6d"), ("gs/id", "id/gs"), ("id/id+gs", "gs/id"), ("prom", "id/id+gs"),
+             ("prom", "svd"), ("prom", "6d")]
+    per_seed = abl.pivot(index="seed", columns="key", values="pa_mpjpe_mm")
+    assert len(claims) == len(pairs) and claims["ours"].iloc[0].startswith("id. / r_GS ")
+    assert list(claims["verdict"]) == [_expected(per_seed[a], per_seed[b], _moving(_curves(abl, "pa_mpjpe_mm", a, b)))
+                                       for a, b in pairs]
 
 
 def test_fit_2d_frame(tiny_ctx):
-    from posebook.experiments import prom_bodies as PB
-
     f = PB.fit_2d(tiny_ctx, fit_samples=4, fit_steps=2, **TINY).frame
     assert {"parametrisation", "key", "seed", "stage", "mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "reproj_px",
             "reproj_unortho_px", "better_mpjpe_frac", "fit_diverged", "paper_mpjpe_mm"} <= set(f.columns)
     assert len(f) == 2 * 3 * 2 and set(f["stage"]) == {"before", "after"}
     before = f[f["stage"] == "before"]
     assert before.groupby("seed")["mpjpe_mm"].nunique().eq(1).all()  # both fits start from one prediction
+    after = f[f["stage"] == "after"]
+    assert (after["fit_diverged"] == 0).all()
+    # the fit works: the 2D error it minimises and (here) the 3D error drop from the start, for every seed
+    start = before.set_index(["key", "seed"])
+    end = after.set_index(["key", "seed"])
+    assert (end["reproj_px"] < start["reproj_px"]).all() and (end["mpjpe_mm"] < start["mpjpe_mm"]).all()
     assert len(PB.table_fit_2d(f)) == 3
-    assert set(PB.claims_fit_2d(f)["verdict"]) <= {"holds", "does not hold", "inconclusive"}
+    # the fit's loss curves: steps 0..fit_steps on the "after" rows, falling from the start
+    for _, row in after.iterrows():
+        steps, loss = _curve(row["curve_fit_loss"])
+        assert steps.tolist() == [0, 1, 2] and loss[-1] < loss[0]
+    assert (before["curve_fit_loss"] == "").all()
+    expected_claims = [f"fitting 2D with PRoM gives a lower {w} than with 6D" for w in ("MPJPE", "PA-MPJPE", "PVE")]
+    expected_claims += ["the 2D fit (6D) lowers the 3D MPJPE of the start",
+                        "the 2D fit (PRoM) lowers the 3D MPJPE of the start",
+                        "PRoM's fit is better than 6D's on most samples"]
+    for tolerance in (C.ConvergenceRule().tolerance, math.inf):  # the default rule; nothing ever "moving"
+        claims = PB.claims_fit_2d(f, rule=C.ConvergenceRule(tolerance=tolerance))
+        assert list(claims["claim"]) == expected_claims
+
+        def moving(*keys: str, tolerance: float = tolerance) -> list[bool]:
+            return [m for k in keys for m in _moving(after.loc[after["key"] == k, "curve_fit_loss"],
+                                                     tolerance=tolerance)]
+
+        per_seed = {m: after.pivot(index="seed", columns="key", values=m) for m in ("mpjpe_mm", "pa_mpjpe_mm", "pve_mm")}
+        expected = [_expected(per_seed[m]["prom"], per_seed[m]["6d"], moving("prom", "6d")) for m in per_seed]
+        start_mpjpe = before[before["key"] == "6d"].sort_values("seed")["mpjpe_mm"]
+        expected += [_expected(per_seed["mpjpe_mm"][k], start_mpjpe, moving(k)) for k in ("6d", "prom")]
+        better = after.pivot(index="seed", columns="key", values="better_mpjpe_frac")["prom"]
+        expected.append(_expected_above(better, 0.5, moving("prom", "6d")))
+        assert list(claims["verdict"]) == expected
+    assert claims["verdict"].iloc[3:5].tolist() == ["holds", "holds"]  # as the numbers above say
+
+
+def test_trained_members_are_reused_from_the_result_store(tiny_env, tmp_path, monkeypatch):
+    """Through run_experiment(out=...), each (variant, seed) trains once: later experiments load it."""
+    trained: list[int] = []
+
+    def counting(model, *args, **kwargs):
+        trained.append(model.members)
+        return train_regressor(model, *args, **kwargs)
+
+    monkeypatch.setattr(PB, "train_regressor", counting)
+    out = tmp_path / "results"
+    kw = dict(profile="quick", device="cpu", seed=0, out=out, **TINY)
+    first = run_experiment("prom.body_regression", variants=("6d", "prom"), **kw).frame
+    artifacts = out / "_artifacts" / "prom.body_member"
+    assert trained == [2 * 3] and len(list(artifacts.glob("*.pt"))) == 2 * 3
+    second = run_experiment("prom.ortho_ablation", variants=("6d", "svd", "id/id+gs", "prom"), **kw).frame
+    # only SVD is new: "id. / id., post r_GS" is PRoM's networks, 6D and PRoM come from the store
+    assert trained == [6, 3] and len(list(artifacts.glob("*.pt"))) == 3 * 3
+    columns = ["seed", "mpjpe_mm", "pa_mpjpe_mm", "train_loss", "curve_mpjpe_mm", "curve_pa_mpjpe_mm"]
+    for key in ("6d", "prom"):
+        pd.testing.assert_frame_equal(first.loc[first["key"] == key, columns].reset_index(drop=True),
+                                      second.loc[second["key"] == key, columns].reset_index(drop=True))
+    # a rerun that does not resume the stored table still trains nothing, and gives the same numbers
+    again = run_experiment("prom.body_regression", variants=("6d", "prom"), resume=False, **kw).frame
+    assert trained == [6, 3]
+    pd.testing.assert_frame_equal(again[columns], first[columns])
 
 
 def test_unknown_variant_is_a_clear_error(tiny_ctx):
-    from posebook.experiments import prom_bodies as PB
-
     with pytest.raises(ValueError, match="unknown variant"):
         PB.body_regression(tiny_ctx, variants=("6d", "rot6d"), **TINY)

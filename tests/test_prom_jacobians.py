@@ -1,4 +1,4 @@
-"""posebook.analysis.jacobians (PRoM Theorems 1-2, App. A.5-A.6) and the prom_theory experiments."""
+"""posebook.analysis.jacobians (PRoM Theorems 1-2, App. A.5-A.6) and the prom.theory experiments."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from posebook.analysis import gradients as G
 from posebook.analysis import jacobians as J
 from posebook.experiments import run_experiment
-from posebook.experiments import prom_theory  # noqa: F401  (registers the prom.* experiments)
+import posebook.experiments  # noqa: F401  (registers the prom.* experiments)
 from posebook.geometry.rotations import matrix_to_6d, orthogonalize, random_rotation
 
 F64 = torch.float64

@@ -1,6 +1,20 @@
 """posebook: one package behind a reproducible book on 3D human pose and rotation estimation.
 
-Data flows one way: ``data -> body/geometry -> models/optim -> metrics -> experiments -> notebooks``.
+Layers, lowest first; a module imports only from layers below it (``|`` separates siblings, which
+never import each other). ``.importlinter`` holds the same order and ``make test`` enforces it::
+
+    runs                      profiles, seeds, device, thread cap, result store, code hashes
+    geometry                  rotations, cameras, Procrustes, point sampling
+    metrics                   MPJPE, PA-MPJPE, PVE, PCK, angle errors, ...
+    body                      kinematics, body models (Anny, SMPL), skeleton and joint-set constants
+    data                      CMU mocap, the synthetic world, renderer, benchmark loaders, samplers
+    models | diffusion | analysis
+                              networks (and their losses), the diffusion prior, gradient analysis
+    optim                     the one training loop, training entry points, per-sample optimisers
+    claims | report | viz | inventory
+                              the claims engine, book tables, plotting theme, data inventory
+    experiments               thin recipes, one per chapter (chapters never import each other)
+    cli                       the ``posebook`` command; notebooks sit above everything
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -85,7 +85,7 @@ class ConvergenceRule:
     last ``tail`` fraction of training."""
 
     tail: float = 0.25
-    tolerance: float = 0.05
+    tolerance: float = 0.02
 
     def __post_init__(self) -> None:
         if not 0 < self.tail < 1:
@@ -186,12 +186,12 @@ def paired(better: Sequence[float], worse: Sequence[float], direction: str = "lo
 
 
 def per_seed_threshold(values: Sequence[float], threshold: float, direction: str = "higher") -> str:
-    """The raw verdict of "the value is beyond ``threshold``" per seed ("higher": above it)."""
+    """The raw verdict of "the value is beyond ``threshold``" per seed ("higher": above it); a NaN
+    (diverged) seed counts as on the wrong side."""
     v = np.asarray(values, dtype=float)
     if v.size == 0:
         raise ValueError("need at least one per-seed value")
-    if np.isnan(v).any():
-        return "does not hold" if np.isnan(v).all() else "inconclusive"
+    v = _as_bad_inf(v, direction)  # a diverged (NaN) seed is on the wrong side of any threshold
     above = v > threshold if direction == "higher" else v < threshold
     below = v < threshold if direction == "higher" else v > threshold
     return "holds" if above.all() else "does not hold" if below.all() else "inconclusive"
@@ -263,8 +263,9 @@ def judge_count(claim: Claim, flags: Sequence[bool], expect: bool, *, what: str 
                 moving: Sequence[bool] = (), evidence: Evidence = Evidence()) -> dict:
     """Judge a claim about how many runs have a flag (e.g. "6D gives NaN at lr 2e-4": expect=True).
 
-    A run that did not get the flag and is still moving may get it later, so "does not hold" and
-    "inconclusive" need every such run converged; a run that has the flag (diverged) is final.
+    A run that did not get the flag and is still moving may get it later, so a verdict that such a
+    run could change ("does not hold" / "inconclusive" with ``expect=True``, "holds" with
+    ``expect=False``) needs every such run converged; a run that has the flag (diverged) is final.
     """
     f = np.asarray(flags, dtype=bool)
     if f.size == 0:
@@ -273,7 +274,10 @@ def judge_count(claim: Claim, flags: Sequence[bool], expect: bool, *, what: str 
     unsettled = [bool(m) and not bool(x) for m, x in zip(moving, f)] if len(moving) else []
     ours = f"{int(f.sum())} of {f.size} runs {what}"
     verdict = raw
-    if raw != "holds" and any(unsettled):
+    # A run with the flag is final; one without it may still get it: with expect=True that can turn
+    # "does not hold" / "inconclusive" into "holds", with expect=False "holds" into "does not hold".
+    provisional = raw != "holds" if expect else raw == "holds"
+    if provisional and any(unsettled):
         verdict = "not converged"
         ours += f"; {sum(unsettled)} run(s) without it still moving"
     return verdict_row(claim, verdict, ours, evidence)

@@ -1,8 +1,9 @@
 """The ``posebook`` command: list and run experiments, report data, build the book.
 
     posebook list
-    posebook run EXPERIMENT [--profile quick|full] [--device cpu|cuda|auto] [--seed N]
+    posebook run EXPERIMENT [--profile quick|long|gpu|full] [--device cpu|cuda|auto] [--seed N]
                  [--data-root DIR] [--cmu-dir DIR] [--out DIR] [--no-resume] [-p NAME=VALUE ...]
+    posebook run --all [--match PREFIX] [--profile long] [--reference] [--device cuda] ...
     posebook data [--data-root DIR] [--cmu-dir DIR] [--smpl-dir DIR]
     posebook world build [--size N] [--seed S] [--source auto|cmu|procedural] [--cmu-dir DIR]
                          [--render/--no-render] [--crop-size PX] [--device DEV] [--out-dir DIR]
@@ -42,14 +43,42 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from posebook.experiments import run_experiment
+    from posebook.experiments import REGISTRY, run_experiment
 
-    result = run_experiment(args.experiment, profile=args.profile, device=args.device, seed=args.seed,
-                            data_root=args.data_root, cmu_dir=args.cmu_dir, out=args.out,
-                            resume=not args.no_resume, **_parse_params(args.param))
-    with pd.option_context("display.width", 200, "display.max_columns", 50):
-        print(result.frame.to_string(index=False))
-    print(f"\n{result.caption()}\nwritten to {result.path} (+ {result.path.with_suffix('.json').name})")
+    if args.all == bool(args.experiment):
+        raise ValueError("name one experiment, or pass --all (optionally with --match PREFIX), not both")
+    common = dict(profile=args.profile, device=args.device, seed=args.seed, data_root=args.data_root,
+                  cmu_dir=args.cmu_dir, out=args.out, resume=not args.no_resume, reference=args.reference)
+    if not args.all:
+        result = run_experiment(args.experiment, **common, **_parse_params(args.param))
+        with pd.option_context("display.width", 200, "display.max_columns", 50):
+            print(result.frame.to_string(index=False))
+        state = "reused (stored earlier with the same parameters and code)" if result.reused else "computed"
+        print(f"\n{result.caption()}\n{state}; written to {result.path} (+ {result.path.with_suffix('.json').name})")
+        return 0
+    if args.param:
+        raise ValueError("-p applies to one experiment; with --all every experiment runs with its defaults")
+    names = sorted(n for n in REGISTRY if n.startswith(args.match or ""))
+    if not names:
+        raise ValueError(f"no experiment matches {args.match!r}; `posebook list` shows them")
+    from tqdm.auto import tqdm
+
+    failed = []
+    bar = tqdm(names, desc=f"{args.profile} profile", unit="experiment")
+    for name in bar:
+        bar.set_postfix_str(name)
+        try:  # each result is stored when it completes: a late failure loses nothing computed before
+            result = run_experiment(name, **common)
+        except Exception as exc:  # noqa: BLE001 (report every failure, run the rest)
+            failed.append(name)
+            tqdm.write(f"FAILED  {name}: {type(exc).__name__}: {exc}")
+            continue
+        wall = result.meta.get("wall_s")
+        tqdm.write(f"{'reused ' if result.reused else 'done   '} {name} -> {result.path}"
+                   + ("" if result.reused or wall is None else f" ({wall:.0f} s)"))
+    if failed:
+        print(f"{len(failed)} of {len(names)} experiments failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -108,9 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list the experiments and their parameters").set_defaults(func=_cmd_list)
 
-    run = sub.add_parser("run", help="run one experiment; writes a table + provenance, resumes")
-    run.add_argument("experiment")
-    run.add_argument("--profile", default="quick", choices=sorted(PROFILES))
+    run = sub.add_parser("run", help="run one experiment (or --all); writes a table + provenance, resumes")
+    run.add_argument("experiment", nargs="?", default=None)
+    run.add_argument("--all", action="store_true", help="run every registered experiment (see --match)")
+    run.add_argument("--match", default=None, help="with --all: only experiments whose name starts with this")
+    run.add_argument("--reference", action="store_true",
+                     help="write to the committed reference folder (reference/ or $POSEBOOK_REFERENCE_DIR) "
+                          "for the book to show beside the quick rerun")
+    run.add_argument("--profile", default="quick", choices=list(PROFILES),
+                     help="; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or auto (default: the profile's)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--data-root", default=None, help="licensed benchmarks root ($POSEBOOK_DATA_ROOT)")

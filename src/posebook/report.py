@@ -64,7 +64,7 @@ def reference_line(reference: Optional[StoredResult]) -> str:
                 "(`posebook run --all --profile long --reference` computes it)")
     code = ("computed by the current code of this experiment" if reference.is_current()
             else "computed by an OLDER version of this experiment's code: rerun it to refresh")
-    return f"reference: {reference.provenance_line()} ({code})"
+    return f"reference: {reference.provenance_line()} ({code}); data: {reference.meta.get('data_source')}"
 
 
 def beside(table: Callable[[pd.DataFrame], pd.DataFrame], quick: pd.DataFrame, reference: Optional[pd.DataFrame],

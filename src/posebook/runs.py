@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
 import pandas as pd
@@ -180,9 +180,10 @@ class RunContext:
         """``n`` (default: the profile's ``num_seeds``) consecutive seeds starting at :attr:`seed`."""
         return [self.seed + i for i in range(self.profile.num_seeds if n is None else n)]
 
-    def scaled(self, n: int, minimum: int = 1) -> int:
-        """``n`` times the profile scale, at least ``minimum`` (use :meth:`sizes` in experiments)."""
-        return max(minimum, int(round(n * self.profile.scale)))
+    def size(self, given: int, quick: int) -> int:
+        """One count under the one rule: ``given``, or (0) ``quick`` scaled by the profile
+        (:func:`scaled_presets`): ``ctx.size(samples, quick=500)``."""
+        return int(self.sizes(scaled_presets({"n": quick}, ("n",)), n=given)["n"])
 
     def sizes(self, presets: Mapping[str, Mapping[str, Any]], **given: Any) -> dict[str, Any]:
         """The sizes of a run: ``presets[profile]``, then every ``given`` value that is not a default.
@@ -294,8 +295,8 @@ def _imported_modules(path: Path) -> set[str]:
 
 @functools.lru_cache(maxsize=None)
 def code_hash(module: str) -> str:
-    """SHA-256 (12 hex digits) of the source of ``module`` and every ``posebook`` module it imports,
-    transitively: the identity of the code behind an experiment. A stored result (or a committed
+    """SHA-256 (12 hex digits) of the code (syntax trees without docstrings) of ``module`` and every
+    ``posebook`` module it imports, transitively: the identity of the code behind an experiment. A stored result (or a committed
     reference) whose code hash differs from the current one was computed by other code."""
     seen: dict[Path, None] = {}
     todo = [module, "posebook"]
@@ -311,8 +312,21 @@ def code_hash(module: str) -> str:
     digest = hashlib.sha256()
     for path in sorted(seen):
         digest.update(path.relative_to(_PACKAGE_DIR).as_posix().encode())
-        digest.update(path.read_bytes())
+        digest.update(_code_fingerprint(path).encode())
     return digest.hexdigest()[:12]
+
+
+def _code_fingerprint(path: Path) -> str:
+    """The syntax tree of a source file without its docstrings (comments are not in it either):
+    editing prose leaves the code hash alone, any change to the code changes it."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
 
 
 def provenance(ctx: RunContext, data_source: str, **extra: Any) -> dict[str, Any]:
@@ -367,6 +381,8 @@ class StoredResult:
     frame: pd.DataFrame
     meta: dict[str, Any]
     path: Path
+    #: True when the result was loaded from the store rather than computed by this call
+    reused: bool = False
 
     def caption(self) -> str:
         """One line for a table caption: data source, profile, device, seed, version, commit."""

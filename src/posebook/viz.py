@@ -1,4 +1,11 @@
-"""Matplotlib drawing helpers shared by the notebooks (no computation: inputs come from the package)."""
+"""Drawing helpers shared by the notebooks, and the book's one plotting theme (no computation: inputs
+come from the package).
+
+:func:`set_theme` is called once at the top of every notebook: seaborn's ``ticks`` style with a
+colour-blind-safe palette, so every figure of the book looks alike. :func:`seed_spread` draws a
+metric over seeds (one dot per seed, the mean as a bar) with seaborn, the figure the tables' "mean ±
+sd over seeds" summarises.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,38 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
+
+#: The book's palette (seaborn's colour-blind-safe "colorblind").
+PALETTE = "colorblind"
+
+
+def set_theme(context: str = "notebook", font_scale: float = 0.9) -> None:
+    """The one plotting theme of the book (seaborn ``ticks`` style, colour-blind palette, no top/right spines)."""
+    import seaborn as sns
+
+    sns.set_theme(context=context, style="ticks", palette=PALETTE, font_scale=font_scale,
+                  rc={"axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 100,
+                      "savefig.bbox": "tight", "legend.frameon": False})
+
+
+def seed_spread(ax: Axes, frame, x: str, y: str, hue: str | None = None, order: Sequence[str] | None = None,
+                log: bool = False) -> Axes:
+    """A metric over seeds: one dot per run (seed), a bar at the mean, drawn with seaborn.
+
+    Args:
+        frame: tidy result frame, one row per (group, seed).
+        x: the grouping column (e.g. "variant"); y: the metric column; hue: an optional second grouping.
+    """
+    import seaborn as sns
+
+    sns.barplot(data=frame, x=x, y=y, hue=hue, order=order, ax=ax, errorbar=None, alpha=0.35,
+                legend=hue is not None)
+    sns.stripplot(data=frame, x=x, y=y, hue=hue, order=order, ax=ax, dodge=hue is not None, size=5,
+                  legend=False, jitter=0.15)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("")
+    return ax
 
 
 def _np(x: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from posebook.experiments.registry import (
     experiment,
     get_experiment,
     list_experiments,
+    best_reference,
     find_reference,
     reference_dir,
     run_experiment,
@@ -21,4 +22,4 @@ from posebook.experiments.registry import (
 from posebook.experiments import geometry, prom, world  # noqa: E402,F401
 
 __all__ = ["REGISTRY", "Experiment", "ExperimentResult", "experiment", "get_experiment",
-           "find_reference", "list_experiments", "reference_dir", "run_experiment"]
+           "best_reference", "find_reference", "list_experiments", "reference_dir", "run_experiment"]

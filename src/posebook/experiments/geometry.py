@@ -168,14 +168,14 @@ def orthogonalization_examples(seed: int = 0, sigma: float = 0.5) -> dict[str, t
 
 @experiment("geometry.orthogonalization_noise")
 def orthogonalization_noise(ctx: RunContext, sigmas: tuple = (0.01, 0.05, 0.1, 0.2, 0.5),
-                            samples: int = 20000) -> ExperimentResult:
+                            samples: int = 0) -> ExperimentResult:
     """Geodesic error of g_GS vs g_SVD when recovering a rotation from a noisy 3x3 matrix.
 
     R is uniform on SO(3); M = R + sigma * N(0, I_9); the error is the angle between g(M) and R.
     Levinson et al. (2020) show g_SVD is the maximum-likelihood projection under isotropic Gaussian
     noise, so it should win at every sigma; the table shows by how much.
     """
-    n = ctx.scaled(samples)
+    n = ctx.size(samples, quick=20000)
     gen = ctx.generator
     rows = []
     for sigma in sigmas:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from posebook.runs import ResultStore, RunContext, StoredResult, code_hash, make_context, provenance
+from posebook.runs import ResultStore, StoredResult, code_hash, make_context, provenance
 
 #: Where committed reference runs live (``posebook run --all --profile long --reference``):
 #: ``$POSEBOOK_REFERENCE_DIR``, else ``reference/`` in the source checkout.
@@ -137,11 +137,14 @@ def run_experiment(name: str, *, profile: str = "quick", device: str | None = No
         if resume and store.exists(name, key):
             stored = store.load(name, key)
             if stored.meta.get("code_hash") == current:
+                stored.reused = True
                 return stored
     else:
         key = {**merged, **ctx.describe(), "device": ctx.device.type, "code_hash": current}
         if resume and store.exists(name, key):
-            return store.load(name, key)
+            stored = store.load(name, key)
+            stored.reused = True
+            return stored
     # Trained intermediates are cached beside the results (never in the reference folder).
     ctx = dataclasses.replace(ctx, store=ResultStore() if reference and out is None else store)
     start = time.perf_counter()
@@ -150,7 +153,7 @@ def run_experiment(name: str, *, profile: str = "quick", device: str | None = No
     if not isinstance(result, ExperimentResult):
         raise TypeError(f"experiment {name!r} returned {type(result).__name__}, not ExperimentResult")
     meta = provenance(ctx, result.data_source, experiment_module=exp.func.__module__, code_hash=current,
-                      wall_s=round(wall, 1))
+                      experiment_params=merged, wall_s=round(wall, 1))
     return store.save(name, key, result.frame, meta)
 
 
@@ -161,6 +164,20 @@ def find_reference(name: str, *, profile: str, seed: int = 0, root: str | os.Pat
     store = ResultStore(Path(root) if root is not None else reference_dir())
     key = _reference_key(exp, exp.validate(params), profile, seed)
     return store.load(name, key) if store.exists(name, key) else None
+
+
+#: The reference profiles the book shows, most faithful first.
+REFERENCE_PROFILES = ("full", "gpu", "long")
+
+
+def best_reference(name: str, *, seed: int = 0, profiles: tuple[str, ...] = REFERENCE_PROFILES,
+                   root: str | os.PathLike | None = None, **params: Any) -> StoredResult | None:
+    """The most faithful committed reference of ``name`` with these parameters (``profiles`` order), or None."""
+    for profile in profiles:
+        found = find_reference(name, profile=profile, seed=seed, root=root, **params)
+        if found is not None:
+            return found
+    return None
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:

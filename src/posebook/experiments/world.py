@@ -30,7 +30,7 @@ import torch
 from posebook.body import joints as joint_sets
 from posebook.body.models import AnnyBody
 from posebook.body.models import shared_anny_body as body_model
-from posebook.data import mocap, poses
+from posebook.data import mocap
 from posebook.data.render import PartRenderer
 from posebook.data.retarget import fit_anny_shape, retarget_to_anny
 from posebook.data.world import World, WorldConfig, build_world, world_data_source
@@ -248,18 +248,18 @@ def cmu_clip_on_anny(cmu_dir: str | Path | None = None, clip: str = "02_01", fra
 
 
 @experiment("world.retarget_error")
-def retarget_error(ctx: RunContext, frames: int = 60, clips_per_subject: int = 2, fit_frames: int = 20,
+def retarget_error(ctx: RunContext, frames: int = 0, clips_per_subject: int = 0, fit_frames: int = 20,
                    fit_iter: int = 20, clips: tuple = ()) -> ExperimentResult:
     """Per CMU clip: mean distance between the mocap joints and the retargeted Anny joints, per shape.
 
-    For each clip, ``frames`` frames (scaled by the profile) evenly spaced over the clip are
+    For each clip, ``frames`` frames (0: 60 at the quick profile, scaled by the profile) evenly spaced over the clip are
     retargeted (``retarget_to_anny``) onto three Anny shapes: anny's default phenotypes, the
     middle of the world's phenotype ranges (what ``build_world`` uses for every CMU sample), and
     the shape fitted to the clip (``fit_anny_shape`` on ``fit_frames`` frames, ``fit_iter``
     L-BFGS iterations). The distance is taken at Anny's 31 bone heads against the CMU points at
     the same anatomical places (``RetargetedMotion.mocap_joints``), the quantity the fit
     minimises. Bone directions match exactly, so the distance is all bone-length and
-    joint-placement mismatch. Clips: the first ``clips_per_subject`` (scaled by the profile;
+    joint-placement mismatch. Clips: the first ``clips_per_subject`` (0: 2 at the quick profile, scaled by the profile;
     quick: 2, full: all in the subset) of every subject in trial order, or the ids in ``clips``.
 
     Without a CMU directory the table has one row with a ``note`` saying so.
@@ -275,7 +275,7 @@ def retarget_error(ctx: RunContext, frames: int = 60, clips_per_subject: int = 2
             raise ValueError(f"clips {missing} are not in {ctx.cmu_dir}; available: {', '.join(table['clip'])}")
         table = table[table["clip"].isin(clips)].reset_index(drop=True)
     else:
-        table = table.groupby("subject", sort=False).head(ctx.scaled(clips_per_subject)).reset_index(drop=True)
+        table = table.groupby("subject", sort=False).head(ctx.size(clips_per_subject, quick=2)).reset_index(drop=True)
     body = body_model(str(ctx.device))
     like = body.axes
     shapes_fixed = {"anny default": body.default_shape(1)[0],
@@ -283,7 +283,7 @@ def retarget_error(ctx: RunContext, frames: int = 60, clips_per_subject: int = 2
     rows = []
     for row in table.itertuples():
         motion = mocap.load_asf_amc(row.asf, row.amc)
-        n = min(ctx.scaled(frames), motion.num_frames)
+        n = min(ctx.size(frames, quick=60), motion.num_frames)
         part = _frames_of(motion, torch.linspace(0, motion.num_frames - 1, n).round().long())
         fitted = fit_anny_shape(motion, body, max_frames=fit_frames, max_iter=fit_iter)
         for name, shape in {**shapes_fixed, "fitted": fitted}.items():
@@ -354,9 +354,9 @@ def placement_scatter(spreads: Sequence[float] = (0.0, 0.5, 1.0), n: int = 500, 
 # ------------------------------------------------------------------------ 4-6. the tour world
 
 
-def tour_world(ctx: RunContext, size: int = 48, spread: float = 0.5, source: str = "auto",
+def tour_world(ctx: RunContext, size: int = 0, spread: float = 0.5, source: str = "auto",
                body: AnnyBody | None = None) -> World:
-    """The world the notebook tours: default config, ``size`` samples (scaled by the profile),
+    """The world the notebook tours: default config, ``size`` samples (0: 48 at the quick profile, scaled by the profile),
     full frames rendered, built or loaded from the default cache (``build_world``), quietly.
 
     Args:
@@ -366,7 +366,7 @@ def tour_world(ctx: RunContext, size: int = 48, spread: float = 0.5, source: str
         source: "auto" (CMU when ``ctx.cmu_dir`` is set), "cmu" or "procedural".
         body: the AnnyBody (None: :func:`body_model`).
     """
-    config = WorldConfig(size=ctx.scaled(size), seed=ctx.seed, source=source,
+    config = WorldConfig(size=ctx.size(size, quick=48), seed=ctx.seed, source=source,
                          cmu_dir=str(ctx.cmu_dir) if ctx.cmu_dir else None,
                          placement_spread=float(spread), render_full=True)
     return build_world(config, device=ctx.device, progress=False,
@@ -638,11 +638,11 @@ def _build_seconds(world: World) -> float:
 
 
 @experiment("world.summary")
-def summary(ctx: RunContext, size: int = 96, spreads: tuple = (0.0, 0.5, 1.0),
+def summary(ctx: RunContext, size: int = 0, spreads: tuple = (0.0, 0.5, 1.0),
             source: str = "auto") -> ExperimentResult:
     """A small world per placement spread: what is in it, its cameras, bboxes and visibility.
 
-    One world of ``size`` samples (scaled by the profile) per ``spread``, same seed: the same
+    One world of ``size`` samples (0: 96 at the quick profile, scaled by the profile) per ``spread``, same seed: the same
     poses, shapes and cameras, only the root pushed further off-centre. Rows (spread, group,
     quantity, value): sample counts per source, subject, clip count, family; horizontal FOV and
     root depth ranges; bbox side (median, 10th/90th percentiles) and the fraction of bboxes fully
@@ -654,7 +654,7 @@ def summary(ctx: RunContext, size: int = 96, spreads: tuple = (0.0, 0.5, 1.0),
     rows: list[dict[str, Any]] = []
     world = None
     for spread in spreads:
-        config = WorldConfig(size=ctx.scaled(size), seed=ctx.seed, source=source,
+        config = WorldConfig(size=ctx.size(size, quick=96), seed=ctx.seed, source=source,
                              cmu_dir=str(ctx.cmu_dir) if ctx.cmu_dir else None,
                              placement_spread=float(spread), render=False)
         tic = time.perf_counter()

@@ -76,9 +76,10 @@ def _nonfinite_and_safe(M: torch.Tensor, X: torch.Tensor) -> tuple[torch.Tensor,
 
 
 def _nan_where(bad: torch.Tensor, *outputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Each output with the samples flagged in ``bad`` set to NaN (added, so their gradient is NaN)."""
-    poison = torch.zeros(bad.shape, dtype=outputs[0].dtype, device=bad.device).masked_fill(bad, float("nan"))
-    return tuple(o + poison.reshape(tuple(bad.shape) + (1,) * (o.dim() - bad.dim())) for o in outputs)
+    """Each output with the samples flagged in ``bad`` set to NaN: multiplied by NaN there (so their
+    gradient is NaN too), by 1 elsewhere (same value, same gradient)."""
+    factor = torch.ones(bad.shape, dtype=outputs[0].dtype, device=bad.device).masked_fill(bad, float("nan"))
+    return tuple(o * factor.reshape(tuple(bad.shape) + (1,) * (o.dim() - bad.dim())) for o in outputs)
 
 
 def similarity_align(

@@ -17,9 +17,9 @@ Conventions used throughout this module:
 - Non-finite input propagates as NaN, never as a number: every function below that computes
   something (all but ``matrix_to_6d`` and ``orthogonalize(..., "identity")``, which copy entries)
   returns an all-NaN result for a batch element whose input holds a NaN or +-inf entry, other
-  elements untouched. The NaN is added to the output, so the gradient of such an element is NaN
-  too, while a finite element's value and gradient are exactly those without the check. Nothing
-  raises on non-finite values (a check would cost a device sync per call).
+  elements untouched. The output is multiplied by NaN there (by 1 elsewhere), so the gradient of
+  such an element is NaN too, while a finite element's value and gradient are exactly those
+  without the check. Nothing raises on non-finite values (a check would cost a device sync).
 
 The conversions are thin wrappers over roma. What the papers are about (r_GS, g_GS, g_SVD) is
 hand-written so that its autograd graph is exactly the one PRoM analyses.
@@ -71,17 +71,23 @@ _COLLINEAR_EPS_FACTOR = 16.0
 
 def _nonfinite(x: torch.Tensor, event_dims: int) -> torch.Tensor:
     """(batch) bool: does the element (the last ``event_dims`` dims of ``x``) hold a NaN or inf?"""
-    return ~torch.isfinite(x).reshape(*x.shape[: x.dim() - event_dims], -1).all(-1)
+    return ~torch.isfinite(x).flatten(x.dim() - event_dims).all(-1)
+
+
+def _nan_factor(bad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """1 where ``bad`` is False, NaN where it is True, shaped to broadcast against ``like``."""
+    factor = torch.ones(bad.shape, dtype=like.dtype, device=like.device).masked_fill(bad, float("nan"))
+    return factor.reshape(tuple(bad.shape) + (1,) * (like.dim() - bad.dim()))
 
 
 def _nan_where(out: torch.Tensor, bad: torch.Tensor) -> torch.Tensor:
     """``out`` with every entry of the batch elements flagged in ``bad`` set to NaN.
 
-    The NaN is ADDED (not selected by ``torch.where``), so a flagged element's gradient is NaN as
-    well; unflagged elements get + 0: the same value and the same gradient.
+    ``out`` is MULTIPLIED by NaN there (not selected by ``torch.where``), so the gradient of a
+    flagged element is NaN too, whatever the loss on top; unflagged elements are multiplied by 1:
+    the same value and the same gradient.
     """
-    poison = torch.zeros(bad.shape, dtype=out.dtype, device=out.device).masked_fill(bad, float("nan"))
-    return out + poison.reshape(tuple(bad.shape) + (1,) * (out.dim() - bad.dim()))
+    return out * _nan_factor(bad, out)
 
 
 def matrix_from_6d(x: torch.Tensor) -> torch.Tensor:
@@ -93,10 +99,13 @@ def matrix_from_6d(x: torch.Tensor) -> torch.Tensor:
 
     Degenerate input: the Jacobian grows like 1/(|t1| sin alpha), alpha the angle between t1 and
     t2 (PRoM Eq. 6; ``posebook.analysis.gradients.r2_jacobian_norm``), and is finite for any
-    alpha > 0. For (numerically) collinear columns, |t2 - (r1 . t2) r1| <= 16 eps |t2| (alpha below
-    ~16 eps: 1.9e-6 rad in float32, 3.6e-15 rad in float64), and for t1 = 0, r2 has no defined
-    direction: the result is all NaN, as are its gradients, rather than a matrix whose second column
-    is rounding noise. A NaN or inf entry of ``x`` also gives all NaN (see the module docstring).
+    alpha > 0. Single-pass Gram-Schmidt loses orthogonality like eps / sin(alpha): |R^T R - I| is
+    ~8e-4 at alpha = 1e-5 in float32, ~2e-4 at alpha = 1e-12 in float64 (the float result of the
+    formula PRoM analyses; no re-orthogonalisation is done). For (numerically) collinear columns,
+    |t2 - (r1 . t2) r1| <= 16 eps |t2| (alpha below ~16 eps: 1.9e-6 rad in float32, 3.6e-15 rad in
+    float64), and for t1 = 0, r2 has no defined direction: the result is all NaN, as are its
+    gradients, rather than a matrix whose second column is rounding noise. A NaN or inf entry of
+    ``x`` also gives all NaN (see the module docstring).
 
     Args:
         x: (..., 6) 6D rotation representation, column layout ``[m00, m01, m10, m11, m20, m21]``.
@@ -158,7 +167,7 @@ def gram_schmidt(matrix: torch.Tensor, proper: bool = True) -> torch.Tensor:
     angle) for nearly collinear p1, p2 and, with ``proper=False``, for p3 near the plane of p1,
     p2 (a nearly rank-deficient M); all NaN (value and gradient) when a residual is at rounding
     level (<= 16 eps of its column: collinear p1, p2, or rank(M) < 3 with ``proper=False``), when
-    p1 = 0, and when M holds a NaN or inf.
+    p1 = 0, and when M holds a NaN or inf (with ``proper=True`` too, although p3 is not used then).
 
     Args:
         matrix: (..., 3, 3) matrices, columns p1, p2, p3.
@@ -167,8 +176,10 @@ def gram_schmidt(matrix: torch.Tensor, proper: bool = True) -> torch.Tensor:
         (..., 3, 3) orthogonal matrices (rotations when ``proper``).
     """
     _check_last_dims(matrix, (3, 3), "matrix")
-    p3 = None if proper else matrix[..., :, 2]
-    return _gram_schmidt_columns(matrix[..., :, 0], matrix[..., :, 1], p3)
+    if not proper:
+        return _gram_schmidt_columns(matrix[..., :, 0], matrix[..., :, 1], matrix[..., :, 2])
+    out = _gram_schmidt_columns(matrix[..., :, 0], matrix[..., :, 1], None)
+    return _nan_where(out, _nonfinite(matrix[..., :, 2], 1))  # p3 is unused, but NaN is NaN
 
 
 def svd_orthogonalize(matrix: torch.Tensor, proper: bool = True) -> torch.Tensor:
@@ -179,15 +190,19 @@ def svd_orthogonalize(matrix: torch.Tensor, proper: bool = True) -> torch.Tensor
     as PRoM writes it, which is a reflection when det(M) < 0. Gradients flow through
     ``torch.linalg.svd`` undamped (the 1/(s_i - s_j) terms PRoM Sec. 3.4.2 discusses).
 
-    Degenerate input: U V^T and its gradient are finite and well defined for nearly rank-deficient
-    M and for repeated singular values as long as the denominators s_i + s_j stay positive; the
-    proper map has the denominators s_i + s'_j with s' = (s1, s2, sign(det M) s3)
-    (``posebook.analysis.gradients.svd_denominators``). Where one of them is 0 (proper: det M < 0
-    with s2 = s3, or rank(M) <= 1; improper: rank(M) <= 1) the nearest rotation is not unique: one
-    minimiser is returned and the true gradient is unbounded; autograd then returns values of order
-    1/eps (~1e16 in float64), finite but meaningless. A matrix with a NaN or inf entry gives an
-    all-NaN result (it is replaced by the identity before the SVD, so LAPACK/cuSOLVER never see
-    it: on the CPU the SVD would raise for NaN and return the identity for inf).
+    Degenerate input: the gradient's denominators are s_i + s'_j (i != j), with s' = (s1, s2,
+    sign(det M) s3) for the proper map and s' = s for U V^T
+    (``posebook.analysis.gradients.svd_denominators``); repeated singular values alone are harmless
+    (the 1/(s_i - s_j) terms of U and V cancel) and nearly rank-deficient M is fine, so the gradient
+    is finite and exact there. Where a denominator is 0 (proper: det M < 0 with s2 = s3, or
+    rank(M) <= 1; improper: rank(M) <= 1) the nearest rotation is not unique: one minimiser is
+    returned, the true gradient is unbounded, and autograd returns values of order 1/eps (~1e16 in
+    float64), finite but meaningless. U V^T also jumps between det +1 and det -1 where det M = 0
+    (for rank 2 its third column's sign is LAPACK's choice; the gradient stays finite, one-sided).
+    A matrix with a NaN or inf entry gives an
+    all-NaN result and a NaN gradient (it is replaced by the identity before the SVD, so
+    LAPACK/cuSOLVER never see it: on the CPU the SVD would raise for NaN and return the identity
+    for inf).
 
     Args:
         matrix: (..., 3, 3).
@@ -199,12 +214,14 @@ def svd_orthogonalize(matrix: torch.Tensor, proper: bool = True) -> torch.Tensor
     bad = _nonfinite(matrix, 2)
     eye = torch.eye(3, dtype=matrix.dtype, device=matrix.device)
     U, _, Vh = torch.linalg.svd(torch.where(bad[..., None, None], eye, matrix))
-    if not proper:
-        return _nan_where(U @ Vh, bad)
-    det = torch.linalg.det(U @ Vh)
-    # Flip the column of U belonging to the smallest singular value.
-    U = torch.cat((U[..., :, :2], U[..., :, 2:] * det[..., None, None]), dim=-1)
-    return _nan_where(U @ Vh, bad)
+    if proper:
+        det = torch.linalg.det(U @ Vh)
+        # Flip the column of U belonging to the smallest singular value.
+        U = torch.cat((U[..., :, :2], U[..., :, 2:] * det[..., None, None]), dim=-1)
+    factor = _nan_factor(bad, matrix)
+    # + matrix * (factor - 1): exactly 0 (and a zero gradient) for a finite matrix; routes a NaN
+    # gradient to a non-finite one, which the torch.where above cuts off from the SVD.
+    return (U @ Vh) * factor + matrix * (factor - 1)
 
 
 def orthogonalize(

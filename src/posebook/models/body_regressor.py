@@ -45,14 +45,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 
-from posebook.body import joints as joint_sets
-from posebook.body import kinematics
-from posebook.geometry.camera import project
 from posebook.geometry.rotations import (
     matrix_to_6d,
     matrix_to_axis_angle,

@@ -2,7 +2,7 @@
 
 :func:`fit` trains M stacked members (:mod:`posebook.models.ensemble`) with :class:`EnsembleAdam`, a
 learning rate per member. Adam is elementwise and members never interact, so member m trains exactly
-as it would alone (``tests/test_prom_tables.py`` checks it against ``torch.optim.Adam`` on single
+as it would alone (``tests/test_ensemble.py`` checks it against ``torch.optim.Adam`` on single
 models, and a NaN member against a clean run).
 
 A member whose loss, gradients or evaluation metrics become non-finite is *diverged*: the step is
@@ -15,7 +15,6 @@ treats as a failure.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Optional, Sequence, Union
 

@@ -182,10 +182,11 @@ def _sweep_sizes(ctx: RunContext, task: str, steps: int) -> dict:
 
 @experiment("prom.lr_sweep")
 def lr_sweep(ctx: RunContext, task: str = "autoencoder", representations: tuple = ("6d", "svd", "prom"),
-             lrs: tuple = (1e-4, 2e-4, 5e-4, 8e-4), steps: int = 0, sampling: str = "axis_angle",
+             lrs: tuple = (1e-4, 2e-4, 5e-4, 8e-4, 1e-2, 1e-1), steps: int = 0, sampling: str = "axis_angle",
              evaluations: int = 8) -> ExperimentResult:
     """PRoM Table 3b on a small task: final error (deg) per representation, learning rate and seed.
 
+    The paper's four learning rates and two beyond its range (where each representation breaks).
     Constant learning rate (no decay), :data:`SWEEP` sizes. A run whose loss, gradients or metrics
     turn non-finite is recorded with ``diverged=True`` and NaN errors. The paper's column is
     PA-MPJPE (mm) on 3DPW for CLIFF: different task and units, kept for the pattern only.

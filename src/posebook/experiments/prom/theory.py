@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 from torch.func import jacrev, vmap
 
+from posebook import claims as C
 from posebook.analysis import gradients as grads
 from posebook.analysis import jacobians as jac
 from posebook.experiments.registry import ExperimentResult, experiment
@@ -153,7 +154,7 @@ def _autograd_column_jacobians(t1: torch.Tensor, t2: torch.Tensor) -> torch.Tens
 
 @experiment("prom.closed_form_checks")
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
-def closed_form_checks(ctx: RunContext, samples: int = 500, sigma: float = 0.5) -> ExperimentResult:
+def closed_form_checks(ctx: RunContext, samples: int = 0, sigma: float = 0.5) -> ExperimentResult:
     """PRoM Eq. 5-6, 12-16 and the g_SVD / PRoM gradients in closed form against torch.autograd.
 
     On ``samples`` noisy predictions M = R + sigma N (float64): each closed form of
@@ -161,7 +162,7 @@ def closed_form_checks(ctx: RunContext, samples: int = 500, sigma: float = 0.5) 
     evaluate the paper's printed forms that differ from the derivation: Eq. 6's minus sign on grad N,
     and Sec. 3.4.1's dr'_2/dt'_2 in the gradient for t'_1.
     """
-    n = ctx.scaled(samples)
+    n = ctx.size(samples, quick=500)
     R, M = noisy_rotations(n, sigma, ctx.seed, ctx.device)
     t1, t2 = M[..., 0], M[..., 1]
     J = grads.gs_jacobians(t1, t2)
@@ -223,7 +224,7 @@ def closed_form_checks(ctx: RunContext, samples: int = 500, sigma: float = 0.5) 
 
 @experiment("prom.gradient_consistency")
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
-def gradient_consistency(ctx: RunContext, sigmas: tuple = (0.01, 0.1, 0.5, 1.0), samples: int = 10000,
+def gradient_consistency(ctx: RunContext, sigmas: tuple = (0.01, 0.1, 0.5, 1.0), samples: int = 0,
                          methods: tuple = ("PRoM", "GS", "SVD", "SVD-UVt"),
                          explode_factor: float = 10.0) -> ExperimentResult:
     """PRoM Fig. 2a/2b and Fig. 3 as numbers: opposite-sign and exploded gradients on t'_11.
@@ -237,7 +238,7 @@ def gradient_consistency(ctx: RunContext, sigmas: tuple = (0.01, 0.1, 0.5, 1.0),
     the exact descent direction of a locally quadratic loss, so any opposite-sign fraction left is the
     projection onto SO(3)'s tangent space, not an ambiguity.
     """
-    n = ctx.scaled(samples)
+    n = ctx.size(samples, quick=10000)
     rows = []
     for sigma in sigmas:
         data = gradient_scatter(sigma, n, ctx.seed, methods, ctx.device)
@@ -261,7 +262,7 @@ def gradient_consistency(ctx: RunContext, sigmas: tuple = (0.01, 0.1, 0.5, 1.0),
 
 @experiment("prom.gradient_terms")
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
-def gradient_terms(ctx: RunContext, sigmas: tuple = (0.1, 0.5, 1.0), samples: int = 10000) -> ExperimentResult:
+def gradient_terms(ctx: RunContext, sigmas: tuple = (0.1, 0.5, 1.0), samples: int = 0) -> ExperimentResult:
     """PRoM Eq. 5 / App. A.3 for r_GS: how often terms 2 + 3 oppose term 1 in the gradient for t'_1.
 
     Term 1, (r'_1 - r_1)^T dr'_1/dt'_1, is the update that moves r'_1 to r_1 ("the shortest path",
@@ -269,7 +270,7 @@ def gradient_terms(ctx: RunContext, sigmas: tuple = (0.1, 0.5, 1.0), samples: in
     (ratio |terms 2+3| / |term 1|) and *isotropic* (their direction relative to term 1): this table
     measures both, and how often the total gradient points against term 1 (negative dot product).
     """
-    n = ctx.scaled(samples)
+    n = ctx.size(samples, quick=10000)
     rows = []
     for sigma in sigmas:
         R, M = noisy_rotations(n, sigma, ctx.seed, ctx.device)
@@ -320,14 +321,14 @@ def _random_unit(n: int, gen: torch.Generator) -> torch.Tensor:
 @experiment("prom.gs_explosion")
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def gs_explosion(ctx: RunContext, angles_deg: tuple = (90.0, 30.0, 10.0, 3.0, 1.0, 0.3, 0.1, 0.03, 0.01),
-                 samples: int = 2000) -> ExperimentResult:
+                 samples: int = 0) -> ExperimentResult:
     """PRoM Eq. 6: the r_GS gradient for t'_1 as the angle alpha between t'_1 and t'_2 goes to 0.
 
     Unit t'_1 (random direction), unit t'_2 at angle alpha from it in a random plane, random ground
     truth R. |r''_2| = sin(alpha); the norm of dr'_2/dt'_1 is max(1, cot alpha) (closed form, checked
     against the spectral norm of Eq. 15); the medians of the three terms of Eq. 5 and of their sum.
     """
-    n = ctx.scaled(samples)
+    n = ctx.size(samples, quick=2000)
     gen = torch.Generator().manual_seed(ctx.seed)
     rows = []
     for alpha_deg in angles_deg:
@@ -363,7 +364,7 @@ def _random_special_orthogonal(n: int, gen: torch.Generator, det: float) -> torc
 @experiment("prom.svd_explosion")
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def svd_explosion(ctx: RunContext, gaps: tuple = (0.5, 0.1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6),
-                  samples: int = 500, s1: float = 1.5, s_mid: float = 0.5) -> ExperimentResult:
+                  samples: int = 0, s1: float = 1.5, s_mid: float = 0.5) -> ExperimentResult:
     """PRoM Sec. 3.4.2: the g_SVD gradient as the gap s_2 - s_3 between two singular values closes.
 
     M = U diag(s1, s_mid + gap/2, s_mid - gap/2) V^T with U, V uniform orthogonal and det(M) of either
@@ -371,7 +372,7 @@ def svd_explosion(ctx: RunContext, gaps: tuple = (0.5, 0.1, 1e-2, 1e-3, 1e-4, 1e
     1/(s_i^2 - s_j^2) matrix K the paper cites), their sum for g_SVD with the determinant correction
     (``SVD``) and for U V^T (``SVD-UVt``).
     """
-    n = ctx.scaled(samples)
+    n = ctx.size(samples, quick=500)
     gen = torch.Generator().manual_seed(ctx.seed)
     rows = []
     for det in (1.0, -1.0):
@@ -447,7 +448,7 @@ def _train_and_record(method: str, steps: int, hidden: int, batch: int, lr: floa
 
 @experiment("prom.lambda_min")
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
-def lambda_min_table(ctx: RunContext, samples: int = 256, sigma: float = 0.5, train_steps: int = 200,
+def lambda_min_table(ctx: RunContext, samples: int = 0, sigma: float = 0.5, train_steps: int = 0,
                      hidden: int = 64, batch: int = 64, lr: float = 1e-3,
                      dtypes: tuple = ("float64", "float32")) -> ExperimentResult:
     """PRoM Theorem 2 / Sec. 5.1: lambda_min(B B^T), B = dR_i/dR_0, for PRoM, 6D, GS and SVD.
@@ -460,8 +461,8 @@ def lambda_min_table(ctx: RunContext, samples: int = 256, sigma: float = 0.5, tr
     show up as round-off; ``median lambda_7`` is the smallest one that is not 0 (the gap above the
     round-off).
     """
-    n = ctx.scaled(samples)
-    steps = ctx.scaled(train_steps)
+    n = ctx.size(samples, quick=256)
+    steps = ctx.size(train_steps, quick=200)
     R, M = noisy_rotations(n, sigma, ctx.seed, ctx.device)
     rows = []
     for method in ("PRoM", "6D", "GS", "SVD"):
@@ -548,7 +549,7 @@ def _kernel_directions(A: torch.Tensor, gen: torch.Generator) -> dict[str, tuple
 
 @experiment("prom.non_injectivity")
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
-def non_injectivity(ctx: RunContext, samples: int = 256, sigma: float = 0.5, step: float = 0.1) -> ExperimentResult:
+def non_injectivity(ctx: RunContext, samples: int = 0, sigma: float = 0.5, step: float = 0.1) -> ExperimentResult:
     """PRoM App. A.6: perturbations A -> A + step * D that leave g(A) unchanged, and ones that do not.
 
     A = R + sigma N. For each direction D (unit Frobenius norm): the output change
@@ -557,7 +558,7 @@ def non_injectivity(ctx: RunContext, samples: int = 256, sigma: float = 0.5, ste
     change of the 3rd column (6 dimensions); SVD's: U X V^T with X symmetric (6 dimensions, the
     singular values among them). A.6's own example (delta orthogonal to t'_1) is evaluated as printed.
     """
-    n = ctx.scaled(samples)
+    n = ctx.size(samples, quick=256)
     R, A = noisy_rotations(n, sigma, ctx.seed)
     gen = torch.Generator().manual_seed(ctx.seed + 1)
     A = A.to(ctx.device)
@@ -622,11 +623,14 @@ def fiber_examples(seed: int = 0, sigma: float = 0.5) -> dict[str, torch.Tensor]
 
 def claim_verdicts(checks: pd.DataFrame, consistency: pd.DataFrame, terms: pd.DataFrame,
                    gs_expl: pd.DataFrame, svd_expl: pd.DataFrame, lam: pd.DataFrame,
-                   noninj: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim of the paper: what it says, what we measured, and a verdict.
+                   noninj: pd.DataFrame, profile_name: str = "quick", seed: int = 0) -> pd.DataFrame:
+    """One row per claim of the paper: what it says, what we measured, and a verdict, as rows of the
+    claims engine (:func:`posebook.claims.verdict_row`; these are exact or sampled computations, not
+    training runs, so "not converged" does not arise).
 
-    Verdicts are "holds", "does not hold" or "inconclusive"; the rule for each is written in its row.
-    The inputs are the frames of the registered experiments of this module.
+    The rule for each verdict is written in its row; a qualification ("holds, for a minority of
+    samples") goes into the measured column after the verdict word. The inputs are the frames of the
+    registered experiments of this module.
     """
 
     def at(frame: pd.DataFrame, **where) -> pd.Series:
@@ -640,7 +644,13 @@ def claim_verdicts(checks: pd.DataFrame, consistency: pd.DataFrame, terms: pd.Da
     rows = []
 
     def add(claim: str, paper: str, measured: str, verdict: str) -> None:
-        rows.append({"claim": claim, "paper": paper, "measured (ours)": measured, "verdict": verdict})
+        word = next(v for v in sorted(C.VERDICTS, key=len, reverse=True) if verdict.startswith(v))
+        note = verdict[len(word):].strip(" ,")
+        row = C.verdict_row(C.Claim("PRoM", "theory (Sec. 3-5.1, App. A)", claim, "closed form / sampled", "lower",
+                                    paper), word, measured + (f" [{note}]" if note else ""),
+                            C.Evidence("synthetic rotations", profile_name, "", (seed,)))
+        row["measured (ours)"] = row["ours"]
+        rows.append(row)
 
     printed = checks[checks["form"] == "as printed"]
     eq_rows = printed[printed["equation"].isin(["Eq. 13", "Eq. 14-15", "Eq. 16", "Eq. 5 / 12"])]
