@@ -39,7 +39,7 @@ def test_convergence_rule_validation(kwargs, match):
 
 def test_convergence_rule_describes_itself():
     assert C.ConvergenceRule(tail=0.5, tolerance=0.1).describe() == (
-        "not converged = the metric still changed by more than 10% over the last 50% of training")
+        "not converged = the metric still improved by more than 10% over the last 50% of training")
 
 
 def test_evidence_of_a_small_frame():
@@ -80,7 +80,12 @@ def test_still_moving_on_falling_and_flat_curves():
 
 def test_still_moving_edge_cases():
     assert not C.still_moving(STEPS, [10.0, 8.0, 6.0, NAN])  # diverged: final, not moving
-    assert not C.still_moving(STEPS, [10.0, 8.0, NAN, 4.0])  # no finite reference point
+    assert C.still_moving(STEPS, [10.0, 8.0, NAN, 4.0])  # the best finite earlier value (8) is the reference
+    assert C.still_moving(STEPS, [NAN, NAN, NAN, 4.0])  # no finite earlier value: cannot tell it settled
+    assert not C.still_moving(STEPS, [10.0, 5.0, 5.0, 5.05])  # noise upwards is not improvement
+    assert not C.still_moving(STEPS, [10.0, 4.0, 6.0, 4.05])  # the best earlier value, not the last one
+    assert C.still_moving(STEPS, [1.0, 2.0, 3.0, 4.0], direction="higher")  # accuracy still rising
+    assert not C.still_moving(STEPS, [1.0, 2.0, 3.0, 4.0])  # an error that rises is not improving
     assert not C.still_moving([0], [10.0]) and not C.still_moving([], [])  # too short / no curve
     assert C.still_moving([250, 300], [5.0, 5.0])  # nothing before the last quarter: cannot tell
 

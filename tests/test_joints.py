@@ -8,7 +8,6 @@ properties that any correct linear joint map must have.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

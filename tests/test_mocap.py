@@ -8,7 +8,6 @@ Euler angles for BVH, roma for the Euler helper, hand-computed rotations.
 from __future__ import annotations
 
 import math
-import os
 import re
 from pathlib import Path
 

@@ -15,22 +15,24 @@ comparison. Every verdict row carries its evidence (:class:`Evidence`: data sour
 seeds), so a table of verdicts says what it was computed on.
 
 The convergence rule. A run records its learning curve, the compared metric at several points of
-training (``curve_<metric>`` columns, :func:`curve_json`). It is *still moving* when the metric's
-relative change over the last ``tail`` of training exceeds ``tolerance``:
-``|y(T) - y((1 - tail) T)| / |y(T)| > tolerance`` with ``y((1 - tail) T)`` the last recorded value
-at or before that step. A run without a curve is taken as converged (the caller says so by not
+training (``curve_<metric>`` columns, :func:`curve_json`). It is *still moving* when it still
+improved by more than ``tolerance`` (relative) over the last ``tail`` of training: for an error
+(lower is better), ``(b - y(T)) / |y(T)| > tolerance`` with ``b`` the best value recorded at or before
+``(1 - tail) T``. Measuring improvement against the best earlier value, rather than any change
+against one earlier point, keeps evaluation noise (a final value a little above an earlier one) from
+reading as "still moving". A run without a curve is taken as converged (the caller says so by not
 recording one: e.g. a closed-form computation).
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+
+from posebook.runs import curve_json, read_curve  # the frame-cell format of learning curves
 
 __all__ = [
     "VERDICTS",
@@ -94,7 +96,7 @@ class ConvergenceRule:
             raise ValueError(f"tolerance must be >= 0, got {self.tolerance}")
 
     def describe(self) -> str:
-        return (f"not converged = the metric still changed by more than {self.tolerance:.0%} over the last "
+        return (f"not converged = the metric still improved by more than {self.tolerance:.0%} over the last "
                 f"{self.tail:.0%} of training")
 
 
@@ -122,25 +124,13 @@ class Evidence:
 # ---------------------------------------------------------------------------------- curves
 
 
-def curve_json(steps: Sequence[int], values: Sequence[float]) -> str:
-    """A learning curve as a compact JSON list of ``[step, value]`` (a frame cell; NaN -> null)."""
-    return json.dumps([[int(s), None if not math.isfinite(float(v)) else round(float(v), 6)]
-                       for s, v in zip(steps, values)], separators=(",", ":"))
+def still_moving(steps: Sequence[int], values: Sequence[float], rule: ConvergenceRule = ConvergenceRule(),
+                 direction: Literal["lower", "higher"] = "lower") -> bool:
+    """Whether a learning curve still improves under ``rule`` (``direction``: which way is better).
 
-
-def read_curve(cell: object) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of :func:`curve_json`: (steps, values) arrays (None -> NaN); empty for a missing cell."""
-    if cell is None or (isinstance(cell, float) and math.isnan(cell)) or cell == "":
-        return np.zeros(0, dtype=int), np.zeros(0)
-    pairs = json.loads(str(cell))
-    steps = np.array([p[0] for p in pairs], dtype=int)
-    values = np.array([math.nan if p[1] is None else p[1] for p in pairs], dtype=float)
-    return steps, values
-
-
-def still_moving(steps: Sequence[int], values: Sequence[float], rule: ConvergenceRule = ConvergenceRule()) -> bool:
-    """Whether a learning curve is still moving under ``rule`` (False for a diverged (NaN) run,
-    a curve with fewer than two points, or no curve)."""
+    False for a diverged run (NaN final value: final), a curve with fewer than two points, or no
+    curve; True when nothing was recorded before the last ``tail`` (cannot tell it settled).
+    """
     steps = np.asarray(steps, dtype=float)
     values = np.asarray(values, dtype=float)
     if steps.size < 2:
@@ -148,14 +138,13 @@ def still_moving(steps: Sequence[int], values: Sequence[float], rule: Convergenc
     if not np.isfinite(values[-1]):
         return False  # diverged: final
     cut = (1.0 - rule.tail) * steps[-1]
-    earlier = np.nonzero(steps <= cut)[0]
+    earlier = values[steps <= cut]
+    earlier = earlier[np.isfinite(earlier)]
     if earlier.size == 0:
-        return True  # nothing recorded before the last quarter: cannot tell it settled
-    before = values[earlier[-1]]
-    if not np.isfinite(before):
-        return False
-    scale = max(abs(values[-1]), 1e-12)
-    return abs(values[-1] - before) / scale > rule.tolerance
+        return True
+    best = earlier.min() if direction == "lower" else earlier.max()
+    gain = (best - values[-1]) if direction == "lower" else (values[-1] - best)
+    return gain / max(abs(values[-1]), 1e-12) > rule.tolerance
 
 
 # ------------------------------------------------------------------------------- verdicts

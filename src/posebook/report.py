@@ -14,9 +14,9 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from posebook.runs import StoredResult
+from posebook.runs import StoredResult, read_curve
 
-__all__ = ["by_seed", "summarize", "beside", "reference_line", "verdicts_beside"]
+__all__ = ["by_seed", "curves", "summarize", "beside", "reference_line", "verdicts_beside"]
 
 
 def by_seed(frame: pd.DataFrame, metric: str, **where) -> np.ndarray:
@@ -28,6 +28,15 @@ def by_seed(frame: pd.DataFrame, metric: str, **where) -> np.ndarray:
     if rows["seed"].duplicated().any():
         raise ValueError(f"more than one row per seed for {where}")
     return rows[metric].to_numpy(dtype=float)
+
+
+def curves(frame: pd.DataFrame, column: str, by: Sequence[str] = ("variant", "seed")) -> pd.DataFrame:
+    """The learning curves of a ``curve_<metric>`` column as a tidy frame: ``by`` + step + value."""
+    rows = []
+    for _, row in frame.iterrows():
+        steps, values = read_curve(row[column])
+        rows += [{**{k: row[k] for k in by}, "step": int(s), "value": float(v)} for s, v in zip(steps, values)]
+    return pd.DataFrame(rows, columns=[*by, "step", "value"])
 
 
 def summarize(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str] = ("mean_deg", "max_deg", "std_deg"),

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import random
@@ -23,7 +24,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -348,6 +349,25 @@ def provenance(ctx: RunContext, data_source: str, **extra: Any) -> dict[str, Any
     }
 
 
+# --------------------------------------------------------------------------- learning curves
+
+
+def curve_json(steps: Sequence[int], values: Sequence[float]) -> str:
+    """A learning curve as a compact JSON list of ``[step, value]`` (a frame cell; NaN -> null)."""
+    return json.dumps([[int(s), None if not math.isfinite(float(v)) else round(float(v), 6)]
+                       for s, v in zip(steps, values)], separators=(",", ":"))
+
+
+def read_curve(cell: object) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`curve_json`: (steps, values) arrays (None -> NaN); empty for a missing cell."""
+    if cell is None or (isinstance(cell, float) and math.isnan(cell)) or cell == "":
+        return np.zeros(0, dtype=int), np.zeros(0)
+    pairs = json.loads(str(cell))
+    steps = np.array([p[0] for p in pairs], dtype=int)
+    values = np.array([math.nan if p[1] is None else p[1] for p in pairs], dtype=float)
+    return steps, values
+
+
 def params_key(params: Mapping[str, Any]) -> str:
     """A short stable hash of JSON-able parameters (the identity of a result in the store)."""
     blob = json.dumps(dict(params), sort_keys=True, default=str)
@@ -479,7 +499,7 @@ class ResultStore:
 
 __all__ = [
     "ENV_CACHE_DIR", "ENV_CMU_DIR", "ENV_DATA_ROOT", "ENV_RESULTS_DIR", "ENV_SMPL_DIR",
-    "PROFILES", "Profile", "code_hash", "cpu_threads", "is_profile_default", "scaled_presets",
+    "PROFILES", "Profile", "code_hash", "cpu_threads", "curve_json", "read_curve", "is_profile_default", "scaled_presets",
     "small_ops_threads", "ResultStore", "RunContext", "StoredResult", "atomic_write_bytes",
     "atomic_write_text", "default_results_dir", "get_profile", "git_commit", "make_context",
     "params_key", "provenance", "resolve_device", "seed_everything", "source_hash",

@@ -12,6 +12,7 @@ valid frames, required keys, the expected layout) stay in the benchmark loaders.
 from __future__ import annotations
 
 __all__ = [
+    "MODEL_TO_CAMERA",
     "CMU31",
     "CMU31_PARENTS",
     "ANNY_CMU_MB",
@@ -169,3 +170,8 @@ MPI_INF_3DHP17_NAMES: tuple[str, ...] = (
 )
 #: Kinematic tree of the 17 (root: pelvis).
 MPI_INF_3DHP17_PARENTS: tuple[int, ...] = (16, 15, 1, 2, 3, 1, 5, 6, 14, 8, 9, 14, 11, 12, -1, 14, 1)
+
+
+#: Body-model output frame (y up, x = subject's left, z = subject's front) -> camera frame (x right,
+#: y down, z forward) for a camera facing the subject's front: 180 deg about x.
+MODEL_TO_CAMERA = ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, -1.0))

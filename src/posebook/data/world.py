@@ -64,6 +64,7 @@ import roma
 import torch
 
 from posebook import __version__
+from posebook.body.skeletons import MODEL_TO_CAMERA
 from posebook.data import mocap, poses
 from posebook.geometry import camera
 from posebook.geometry.points import farthest_point_indices
@@ -79,9 +80,6 @@ __all__ = [
     "MODEL_TO_CAMERA",
 ]
 
-#: Model frame (y up, x left, z front) -> camera frame (x right, y down, z forward) for a camera
-#: facing the subject's front: 180 deg about x.
-MODEL_TO_CAMERA = ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, -1.0))
 
 _SOURCES = ("auto", "cmu", "procedural")
 _CMU_NATIVE_FPS = 120.0

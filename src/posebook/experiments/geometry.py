@@ -14,7 +14,7 @@ import torch
 
 from posebook.body import kinematics
 from posebook.body.models import AnnyBody
-from posebook.data.world import MODEL_TO_CAMERA
+from posebook.body.skeletons import MODEL_TO_CAMERA
 from posebook.experiments.registry import ExperimentResult, experiment
 from posebook.geometry import camera
 from posebook.geometry.rotations import (
@@ -25,6 +25,7 @@ from posebook.geometry.rotations import (
     random_rotation,
     svd_orthogonalize,
 )
+from posebook.metrics import angle_error
 from posebook.runs import RunContext
 
 #: Anny's y-up body frame -> OpenCV camera frame, as in the world (a subject with yaw 0 faces the camera).
@@ -182,7 +183,7 @@ def orthogonalization_noise(ctx: RunContext, sigmas: tuple = (0.01, 0.05, 0.1, 0
         R = random_rotation(n, generator=gen, dtype=torch.float64).to(ctx.device)
         M = R + sigma * torch.randn(n, 3, 3, generator=gen, dtype=torch.float64).to(ctx.device)
         for method, g in (("GS", gram_schmidt), ("SVD", svd_orthogonalize)):
-            err = torch.rad2deg(geodesic_distance(g(M), R)).cpu().numpy()
+            err = angle_error(g(M), R).cpu().numpy()
             rows.append({"sigma": sigma, "method": method, "mean_deg": float(err.mean()),
                          "median_deg": float(np.median(err)), "p95_deg": float(np.quantile(err, 0.95)),
                          "max_deg": float(err.max()), "samples": n})
