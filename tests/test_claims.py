@@ -258,3 +258,15 @@ def test_format_claims():
         "does not hold  A's error is below B's",
         "                 A 3.00 vs B 2.00 (0/1 seeds)",
     ]
+
+
+def test_moving_runs_reads_the_metric_and_the_primary_curve():
+    flat = C.curve_json(STEPS, [180.0, 179.0, 179.0, 179.0])   # a maximum pinned near 180 deg
+    falling = C.curve_json(STEPS, [90.0, 60.0, 40.0, 20.0])    # while the mean error still falls
+    settled = C.curve_json(STEPS, [90.0, 20.0, 20.0, 20.0])
+    frame = pd.DataFrame({"rep": ["a", "b"], "curve_max_deg": [flat, flat],
+                          "curve_mean_deg": [falling, settled]})
+    assert C.moving_runs(frame, "max_deg") == [False, False]  # the statistic alone looks settled
+    assert C.moving_runs(frame, "max_deg", primary="mean_deg") == [True, False]
+    assert C.moving_runs(frame, "max_deg", primary="mean_deg", rep="b") == [False]
+    assert C.moving_runs(frame, "pve_mm") == []  # no curve recorded: nothing is moving

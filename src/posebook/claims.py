@@ -42,6 +42,7 @@ __all__ = [
     "curve_json",
     "read_curve",
     "still_moving",
+    "moving_runs",
     "paired",
     "per_seed_threshold",
     "count",
@@ -145,6 +146,25 @@ def still_moving(steps: Sequence[int], values: Sequence[float], rule: Convergenc
     best = earlier.min() if direction == "lower" else earlier.max()
     gain = (best - values[-1]) if direction == "lower" else (values[-1] - best)
     return gain / max(abs(values[-1]), 1e-12) > rule.tolerance
+
+
+def moving_runs(frame: pd.DataFrame, metric: str, rule: ConvergenceRule = ConvergenceRule(), *,
+                primary: Optional[str] = None, **where) -> list[bool]:
+    """Per run (row) of ``frame`` matching ``where``: is it still improving on ``curve_<metric>`` or on
+    its primary learning curve ``curve_<primary>``?
+
+    The primary curve (a run's mean test error) is what training moves; a derived statistic (a
+    maximum pinned near 180 deg) can sit still while the run is far from trained, so a run counts as
+    moving if either curve moves. Curves missing from the frame are skipped (no curve: converged).
+    """
+    mask = np.ones(len(frame), dtype=bool)
+    for column, value in where.items():
+        mask &= (frame[column] == value).to_numpy()
+    names = [f"curve_{metric}"] + ([f"curve_{primary}"] if primary else [])
+    columns = [c for c in dict.fromkeys(names) if c in frame]
+    if not columns:
+        return []
+    return [any(still_moving(*read_curve(row[c]), rule) for c in columns) for _, row in frame.loc[mask].iterrows()]
 
 
 # ------------------------------------------------------------------------------- verdicts

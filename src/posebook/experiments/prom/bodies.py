@@ -46,7 +46,6 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -551,14 +550,8 @@ def _paper_triplet(values: tuple[float, float, float]) -> str:
 
 
 def _moving(frame: pd.DataFrame, metric: str, rule: C.ConvergenceRule, **where) -> list[bool]:
-    """Per matching run: is it still improving, on ``metric`` or on its test MPJPE (the run's own
-    learning curve; a run counts as moving if either moves)?"""
-    mask = np.ones(len(frame), dtype=bool)
-    for column, value in where.items():
-        mask &= (frame[column] == value).to_numpy()
-    columns = [c for c in dict.fromkeys((f"curve_{metric}", "curve_mpjpe_mm")) if c in frame]
-    return [any(C.still_moving(*C.read_curve(row[c]), rule) for c in columns)
-            for _, row in frame.loc[mask].iterrows()] if columns else []
+    """Per matching run: still improving on ``metric`` or on its test MPJPE (:func:`posebook.claims.moving_runs`)."""
+    return C.moving_runs(frame, metric, rule, primary="mpjpe_mm", **where)
 
 
 def claims_body_regression(frame: pd.DataFrame, meta: Optional[dict] = None,

@@ -271,17 +271,8 @@ def table_3b(frame: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
 
 
 def _moving(frame: pd.DataFrame, metric: str, rule: C.ConvergenceRule, **where) -> list[bool]:
-    """Per matching run: is it still improving, on ``metric`` or on its mean test error?
-
-    The mean error is each run's learning curve proper; a saturated statistic (a maximum near 180
-    deg) can sit still while the run is far from trained, so a run counts as moving if either moves.
-    """
-    mask = np.ones(len(frame), dtype=bool)
-    for column, value in where.items():
-        mask &= (frame[column] == value).to_numpy()
-    columns = [c for c in dict.fromkeys((f"curve_{metric}", "curve_mean_deg")) if c in frame]
-    return [any(C.still_moving(*C.read_curve(row[c]), rule) for c in columns)
-            for _, row in frame.loc[mask].iterrows()] if columns else []
+    """Per matching run: still improving on ``metric`` or on its mean test error (:func:`posebook.claims.moving_runs`)."""
+    return C.moving_runs(frame, metric, rule, primary="mean_deg", **where)
 
 
 def _claim(where: str, statement: str, metric: str, paper_value: str = "") -> C.Claim:
