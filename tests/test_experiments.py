@@ -63,6 +63,27 @@ def test_cli_list_run_and_errors(counting_experiment, tmp_path, capsys):
     assert "NAME=VALUE" in capsys.readouterr().err
 
 
+def test_cli_run_all_reports_reuse_and_failures_and_keeps_the_rest(counting_experiment, tmp_path, capsys):
+    @experiment("test.failing")
+    def failing(ctx, n: int = 1):
+        """Fails after the counting experiment ran (alphabetical order)."""
+        raise RuntimeError("boom")
+
+    try:
+        assert cli.main(["run", "--all", "--match", "test.", "--out", str(tmp_path)]) == 1
+        captured = capsys.readouterr()
+        assert "done    test.counting" in captured.out and "FAILED  test.failing: RuntimeError: boom" in captured.out
+        assert "1 of 2 experiments failed: test.failing" in captured.err
+        assert len(CALLS) == 1 and list(tmp_path.glob("test.counting/*.csv")), "the completed result is kept"
+        cli.main(["run", "--all", "--match", "test.counting", "--out", str(tmp_path)])
+        assert "reused  test.counting" in capsys.readouterr().out and len(CALLS) == 1
+        assert cli.main(["run", counting_experiment, "--all", "--out", str(tmp_path)]) == 2  # one or --all
+        assert cli.main(["run", "--all", "--match", "nothing.", "--out", str(tmp_path)]) == 2
+        assert "no experiment matches" in capsys.readouterr().err
+    finally:
+        del REGISTRY["test.failing"]
+
+
 def test_geometry_experiment_svd_beats_gram_schmidt(tmp_path):
     """Levinson et al. 2020: SVD orthogonalisation is the better projection under Gaussian noise."""
     res = run_experiment("geometry.orthogonalization_noise", out=tmp_path, samples=4000,

@@ -107,7 +107,7 @@ BODY: dict[str, dict] = {
     "quick": dict(world_size=1500, steps=400, batch=64, lr=1e-3, decay_at=0.75, hidden=128, iterations=3,
                   pve_samples=64, fit_samples=128, fit_steps=100, evaluations=8),
     "long": dict(world_size=3000, steps=5000, batch=64, lr=1e-3, decay_at=0.6, hidden=128, iterations=3,
-                 pve_samples=128, fit_samples=256, fit_steps=300, evaluations=15),
+                 pve_samples=128, fit_samples=256, fit_steps=1000, evaluations=15),
     "gpu": dict(world_size=20_000, steps=40_000, batch=256, lr=1e-3, decay_at=0.6, hidden=512, iterations=3,
                 pve_samples=512, fit_samples=1024, fit_steps=500, evaluations=20),
     "full": dict(world_size=30_000, steps=200_000, batch=64, lr=1e-4, decay_at=0.6, hidden=1024, iterations=3,
