@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
+import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -34,6 +37,49 @@ def _parse_params(items: Sequence[str]) -> dict[str, str]:
     return params
 
 
+_DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?|mps)$")
+
+
+def _device(value: str) -> str:
+    """argparse type: a device torch can run the package on (checked before any work starts)."""
+    if not _DEVICE.match(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a device: use cpu, cuda, cuda:N, mps or auto")
+    return value
+
+
+def _seed(value: str) -> int:
+    """argparse type: a seed torch, NumPy and Python all accept (0 <= seed < 2**63)."""
+    try:
+        seed = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer seed") from None
+    if not 0 <= seed < 2**63:
+        raise argparse.ArgumentTypeError(f"seed must lie in [0, 2**63), got {seed}")
+    return seed
+
+
+def _check_device(device: str | None) -> None:
+    """A CUDA request without a GPU fails here, before any computation (posebook.runs.resolve_device)."""
+    if device is not None:
+        from posebook.runs import resolve_device
+
+        resolve_device(device)
+
+
+def _check_writable(folder: str | os.PathLike | None, what: str) -> None:
+    """Fail before computing, not after: ``folder`` can be created and written to."""
+    if folder is None:
+        return
+    path = Path(folder).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".posebook-write-check-"):
+            pass
+    except OSError as exc:
+        raise FileNotFoundError(f"{what} {str(path)!r} is not a writable folder ({exc.strerror or exc}); "
+                                f"pass a folder you can write to") from None
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from posebook.experiments import list_experiments
 
@@ -47,6 +93,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.all == bool(args.experiment):
         raise ValueError("name one experiment, or pass --all (optionally with --match PREFIX), not both")
+    _check_device(args.device)
+    if args.out is not None:
+        _check_writable(args.out, "--out")
+    elif args.reference:
+        from posebook.experiments.registry import reference_dir
+
+        _check_writable(reference_dir(), "the reference folder")
     common = dict(profile=args.profile, device=args.device, seed=args.seed, data_root=args.data_root,
                   cmu_dir=args.cmu_dir, out=args.out, resume=not args.no_resume, reference=args.reference)
     if not args.all:
@@ -96,6 +149,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
 def _cmd_world_build(args: argparse.Namespace) -> int:
     from posebook.data.world import WorldConfig, build_world
 
+    _check_device(args.device)
+    _check_writable(args.out_dir, "--out-dir")
     config = WorldConfig(size=args.size, seed=args.seed, source=args.source, cmu_dir=args.cmu_dir,
                          render=args.render, crop_size=args.crop_size)
     world = build_world(config, device=args.device, cache_dir=args.out_dir)
@@ -118,6 +173,9 @@ def find_repo_root(start: Path | None = None) -> Path:
 
 def _cmd_book(args: argparse.Namespace) -> int:
     root = Path(args.path).resolve() if args.path else find_repo_root()
+    if not ((root / "_config.yml").is_file() and (root / "_toc.yml").is_file()):
+        raise FileNotFoundError(f"--path {str(root)!r} is not a posebook checkout (no _config.yml and _toc.yml "
+                                "there); pass the repository root")
     if importlib.util.find_spec("jupyter_book") is None:
         raise FileNotFoundError("jupyter-book is not installed: `pip install -e .[book]` "
                                 "(or `make book`, which installs it)")
@@ -146,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "for the book to show beside the quick rerun")
     run.add_argument("--profile", default="quick", choices=list(PROFILES),
                      help="; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
-    run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or auto (default: the profile's)")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default=None, type=_device,
+                     help="cpu, cuda, cuda:1, mps or auto (default: the profile's)")
+    run.add_argument("--seed", type=_seed, default=0)
     run.add_argument("--data-root", default=None, help="licensed benchmarks root ($POSEBOOK_DATA_ROOT)")
     run.add_argument("--cmu-dir", default=None, help="CMU ASF/AMC directory ($POSEBOOK_CMU_DIR)")
     run.add_argument("--out", default=None, help="results directory (default ./results or $POSEBOOK_RESULTS_DIR)")
@@ -166,14 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
     world_sub = world.add_subparsers(dest="world_command", required=True)
     build = world_sub.add_parser("build", help="build (or load) a world and print where it is cached")
     build.add_argument("--size", type=int, default=2000, help="number of samples")
-    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--seed", type=_seed, default=0)
     build.add_argument("--source", default="auto", choices=["auto", "cmu", "procedural"],
                        help="auto: CMU when --cmu-dir or $POSEBOOK_CMU_DIR is set, else procedural")
     build.add_argument("--cmu-dir", default=None, help="CMU ASF/AMC directory ($POSEBOOK_CMU_DIR)")
     build.add_argument("--render", action=argparse.BooleanOptionalAction, default=True,
                        help="render the part-coloured crops")
     build.add_argument("--crop-size", type=int, default=64, help="crop side in pixels")
-    build.add_argument("--device", default="cpu", help="where the body model runs (cpu, cuda)")
+    build.add_argument("--device", default="cpu", type=_device, help="where the body model runs (cpu, cuda)")
     build.add_argument("--out-dir", default=None,
                        help="cache folder (default $POSEBOOK_CACHE_DIR/world or ~/.cache/posebook/world)")
     build.set_defaults(func=_cmd_world_build)
@@ -192,6 +251,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"posebook {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Results completed before the interrupt are stored (atomically); a rerun resumes from them.
+        print(f"posebook {args.command}: interrupted; completed results are kept, rerun to resume",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
