@@ -48,3 +48,23 @@ def test_geometry_notebook_runs_with_an_injected_parameter(tmp_path, monkeypatch
     assert described, "no ctx.describe() output found"
     assert described[0]["seed"] == SEED and described[0]["profile"] == "quick"
     assert any(results.rglob("*.csv")), f"no experiment result written under {results}"
+
+
+@pytest.mark.parametrize("parameters, message", [
+    ({"depht_m": 50}, "no parameter 'depht_m' (did you mean 'depth_m'?)"),
+    ({"nonsense": 1}, "no parameter 'nonsense'"),
+    ({"depth_m": -5}, "parameter 'depth_m' must be > 0"),
+    ({"depth_m": "abc"}, "parameter 'depth_m' must be float"),
+    ({"profile": "huge"}, "parameter 'profile' must be one of"),
+    ({"seed": -1}, "parameter 'seed' must be an integer in [0, 2**63)"),
+])
+def test_bad_parameters_stop_the_notebook_at_once(parameters, message, tmp_path, monkeypatch):
+    if not NOTEBOOK.is_file():
+        pytest.skip(f"{NOTEBOOK} not found (pair it from the .md with `make sync`)")
+    monkeypatch.setenv("POSEBOOK_RESULTS_DIR", str(tmp_path / "results"))
+    out_path = tmp_path / "geometry.out.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        papermill.execute_notebook(str(NOTEBOOK), str(out_path), parameters=parameters, kernel_name="python3",
+                                   cwd=str(tmp_path), progress_bar=False, execution_timeout=120)
+    assert err.value.ename == "ValueError" and message in err.value.evalue
+    assert not (tmp_path / "results").exists(), "nothing may run before the parameters are checked"

@@ -14,7 +14,8 @@ never import each other). ``.importlinter`` holds the same order and ``make test
     claims | report | viz | inventory
                               the claims engine, book tables, plotting theme, data inventory
     experiments               thin recipes, one per chapter (chapters never import each other)
-    cli                       the ``posebook`` command; notebooks sit above everything
+    cli | notebook            the ``posebook`` command; the notebooks' parameter check (notebooks sit
+                              above everything)
 """
 
 from importlib.metadata import PackageNotFoundError, version
