@@ -200,20 +200,23 @@ def test_artifact_round_trip_and_missing_key(tmp_path):
 def test_run_context_cached_computes_once_with_a_store(tmp_path):
     calls = []
 
-    def compute():
-        calls.append(1)
-        return {"w": torch.tensor([1.0, 2.0])}
+    def compute(missing):
+        calls.append(len(missing))
+        return [{"w": torch.tensor([float(key["k"]), 2.0])} for key in missing]
 
     bare = runs.make_context("quick")
-    bare.cached("kind", {"k": 1}, compute)
-    bare.cached("kind", {"k": 1}, compute)
-    assert len(calls) == 2  # no store: computed every time
+    bare.cached("kind", [{"k": 1}], compute)
+    bare.cached("kind", [{"k": 1}], compute)
+    assert calls == [1, 1]  # no store: computed every time
     ctx = runs.RunContext(bare.profile, bare.device, bare.seed, store=runs.ResultStore(tmp_path))
-    first = ctx.cached("kind", {"k": 1}, compute)
-    again = ctx.cached("kind", {"k": 1}, compute)
-    assert len(calls) == 3 and torch.equal(first["w"], again["w"])
-    ctx.cached("kind", {"k": 2}, compute)
-    assert len(calls) == 4
+    first = ctx.cached("kind", [{"k": 1}], compute)
+    again = ctx.cached("kind", [{"k": 1}], compute)
+    assert calls == [1, 1, 1] and torch.equal(first[0]["w"], again[0]["w"])
+    both = ctx.cached("kind", [{"k": 2}, {"k": 1}, {"k": 3}], compute)
+    assert calls == [1, 1, 1, 2], "the missing keys are computed together, in one call"
+    assert [v["w"][0].item() for v in both] == [2.0, 1.0, 3.0]  # values in the order of the keys
+    with pytest.raises(ValueError, match="compute returned 0 values for 1 keys"):
+        ctx.cached("kind", [{"k": 4}], lambda missing: [])
 
 
 def test_stored_result_is_current(tmp_path):

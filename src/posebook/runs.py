@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -205,16 +205,28 @@ class RunContext:
                 out[key] = value
         return out
 
-    def cached(self, kind: str, key: Mapping[str, Any], compute: Any) -> Any:
-        """``compute()``, or its earlier value for the same ``kind`` and ``key`` from the result store
-        (:meth:`ResultStore.load_artifact`); without a store the value is computed every time."""
-        if self.store is None:
-            return compute()
-        value = self.store.load_artifact(kind, key, map_location=self.device)
-        if value is None:
-            value = compute()
-            self.store.save_artifact(kind, key, value)
-        return value
+    def cached(self, kind: str, keys: Sequence[Mapping[str, Any]],
+               compute: Callable[[list[Mapping[str, Any]]], Sequence[Any]]) -> list[Any]:
+        """One value per key: those stored earlier come from the result store's artifacts
+        (:meth:`ResultStore.load_artifact`), the missing ones are computed together by one call
+        ``compute(missing_keys)`` (e.g. one ensemble training several members) and each is saved.
+
+        Without a store every value is computed. Each key must name everything its value depends on.
+        """
+        keys = list(keys)
+        values: list[Any] = [None] * len(keys)
+        if self.store is not None:
+            values = [self.store.load_artifact(kind, key, map_location=self.device) for key in keys]
+        missing = [i for i, value in enumerate(values) if value is None]
+        if missing:
+            computed = list(compute([keys[i] for i in missing]))
+            if len(computed) != len(missing):
+                raise ValueError(f"compute returned {len(computed)} values for {len(missing)} keys")
+            for i, value in zip(missing, computed):
+                values[i] = value
+                if self.store is not None:
+                    self.store.save_artifact(kind, keys[i], value)
+        return values
 
     def describe(self) -> dict[str, Any]:
         return {"profile": self.profile.name, "device": str(self.device), "seed": self.seed,

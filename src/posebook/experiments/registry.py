@@ -107,7 +107,7 @@ def reference_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "reference"
 
 
-def _reference_key(exp: Experiment, merged: dict[str, Any], profile: str, seed: int) -> dict[str, Any]:
+def _reference_key(merged: dict[str, Any], profile: str, seed: int) -> dict[str, Any]:
     # No code hash and no device in the key: a reference is found after the code changed, and the
     # book says whether it was computed by the current code (``is_current``).
     return {**merged, "profile": profile, "seed": seed}
@@ -133,7 +133,7 @@ def run_experiment(name: str, *, profile: str = "quick", device: str | None = No
         ResultStore(reference_dir()) if reference else ResultStore())
     current = exp.code_hash
     if reference:
-        key = _reference_key(exp, merged, ctx.profile.name, seed)
+        key = _reference_key(merged, ctx.profile.name, seed)
         if resume and store.exists(name, key):
             stored = store.load(name, key)
             if stored.meta.get("code_hash") == current:
@@ -162,7 +162,7 @@ def find_reference(name: str, *, profile: str, seed: int = 0, root: str | os.Pat
     """The committed reference run of ``name`` at ``profile`` with these parameters, or None."""
     exp = get_experiment(name)
     store = ResultStore(Path(root) if root is not None else reference_dir())
-    key = _reference_key(exp, exp.validate(params), profile, seed)
+    key = _reference_key(exp.validate(params), profile, seed)
     return store.load(name, key) if store.exists(name, key) else None
 
 

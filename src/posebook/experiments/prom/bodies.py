@@ -197,7 +197,6 @@ def train_members(ctx: RunContext, setup: Setup, variants: Sequence[Variant], se
                 hidden=settings["hidden"], iterations=settings["iterations"], device=data.keypoints.device,
                 dtype=data.keypoints.dtype)
     keys = list({repr(_train_key(v, s)): _train_key(v, s) for v, s in pairs}.values())
-    trained: dict[str, dict] = {}
 
     def train(todo: list[dict]) -> list[dict]:
         model = BodyRegressor([Variant("", k["representation"], k["ortho_in_rot_loss"], k["ortho_in_downstream"])
@@ -225,18 +224,8 @@ def train_members(ctx: RunContext, setup: Setup, variants: Sequence[Variant], se
         return out
 
     # One artifact per member: a later experiment that needs some of the same members trains only the rest.
-    missing = []
-    for k in keys:
-        value = ctx.store.load_artifact("prom.body_member", {**settings, **k}) if ctx.store else None
-        if value is None:
-            missing.append(k)
-        else:
-            trained[repr(k)] = value
-    if missing:
-        for k, value in zip(missing, train(missing)):
-            trained[repr(k)] = value
-            if ctx.store is not None:
-                ctx.store.save_artifact("prom.body_member", {**settings, **k}, value)
+    values = ctx.cached("prom.body_member", [{**settings, **k} for k in keys], train)
+    trained = {repr(k): value for k, value in zip(keys, values)}
     model = BodyRegressor([v for v, _ in pairs], [s for _, s in pairs], data.keypoints.shape[1], **init)
     members = [trained[repr(_train_key(v, s))] for v, s in pairs]
     with torch.no_grad():

@@ -174,10 +174,10 @@ def pointcloud(ctx: RunContext, representations: tuple = TABLE_2A_REPRESENTATION
 
 
 def _sweep_sizes(ctx: RunContext, task: str, steps: int) -> dict:
-    presets = SWEEP if task == "autoencoder" else {
-        p: dict(POINTCLOUD[p], steps=SWEEP[p]["steps"]) for p in POINTCLOUD}
     if task not in _PRESETS:
         raise ValueError(f"task must be one of {sorted(_PRESETS)}, got {task!r}")
+    presets = SWEEP if task == "autoencoder" else {
+        p: dict(POINTCLOUD[p], steps=SWEEP[p]["steps"]) for p in POINTCLOUD}
     return ctx.sizes(presets, steps=steps)
 
 
