@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from posebook import cli
 from posebook.inventory import data_inventory
 
@@ -9,7 +11,10 @@ from posebook.inventory import data_inventory
 def test_inventory_finds_a_smpl_file_and_cmu_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("POSEBOOK_DATA_ROOT", raising=False)
     (tmp_path / "smpl").mkdir()
-    (tmp_path / "smpl" / "SMPL_NEUTRAL.npz").write_bytes(b"")
+    V = 5  # a structurally valid file: `posebook data` checks keys and shapes (tests/test_reliability.py)
+    np.savez(tmp_path / "smpl" / "SMPL_NEUTRAL.npz", v_template=np.zeros((V, 3)), shapedirs=np.zeros((V, 3, 10)),
+             posedirs=np.zeros((V, 3, 207)), J_regressor=np.zeros((24, V)), weights=np.zeros((V, 24)),
+             kintree_table=np.zeros((2, 24), dtype=np.int64), f=np.zeros((2, 3), dtype=np.int64))
     cmu = tmp_path / "cmu"
     cmu.mkdir()
     (cmu / "01.asf").write_text(":version 1.10\n")

@@ -3,8 +3,9 @@
 Layers, lowest first; a module imports only from layers below it (``|`` separates siblings, which
 never import each other). ``.importlinter`` holds the same order and ``make test`` enforces it::
 
+    files                     atomic writes, content digests of data files
     runs                      profiles, seeds, device, thread cap, result store, code hashes
-    geometry                  rotations, cameras, Procrustes, point sampling
+    geometry | parameters     rotations, cameras, Procrustes, point sampling; the parameter rules
     metrics                   MPJPE, PA-MPJPE, PVE, PCK, angle errors, ...
     body                      kinematics, body models (Anny, SMPL), skeleton and joint-set constants
     data                      CMU mocap, the synthetic world, renderer, benchmark loaders, samplers

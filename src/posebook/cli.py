@@ -84,7 +84,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from posebook.experiments import list_experiments
 
     for row in list_experiments().itertuples(index=False):
-        print(f"{row.experiment}\n    {row.summary}\n    parameters: {row.parameters or '(none)'}")
+        ranges = f"\n    ranges: {row.ranges}" if row.ranges else ""
+        print(f"{row.experiment}\n    {row.summary}\n    parameters: {row.parameters or '(none)'}{ranges}")
     return 0
 
 
@@ -248,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:
         print(f"posebook {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from posebook.body.models import SMPL_ENV_VAR, SMPL_URL, find_smpl_model
+from posebook.body.models import SMPL_ENV_VAR, SMPL_URL, find_smpl_model, load_smpl_arrays
 from posebook.data.benchmarks import DATASET_PAGES, EXPECTED_LAYOUT, find_benchmarks
 from posebook.data.mocap import cmu_dir_from_env, list_cmu
 from posebook.runs import ENV_CMU_DIR, ENV_DATA_ROOT
@@ -37,7 +37,10 @@ def _smpl_rows(smpl_dir: str | os.PathLike | None) -> list[dict[str, str]]:
     for gender in ("neutral", "male", "female"):
         try:
             path = find_smpl_model(smpl_dir, gender=gender)
+            load_smpl_arrays(path)  # "available" means usable: a misnamed or damaged file says why
             rows.append(_row(f"body model: SMPL {gender}", "available", str(path), ""))
+        except (ValueError, ImportError) as exc:
+            rows.append(_row(f"body model: SMPL {gender}", "unusable", str(path), str(exc)))
         except FileNotFoundError:
             where = smpl_dir or os.environ.get(SMPL_ENV_VAR) or "(not set)"
             rows.append(_row(f"body model: SMPL {gender}", "not found",

@@ -21,7 +21,7 @@ import os
 import platform
 import random
 import subprocess
-import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
@@ -31,13 +31,16 @@ import pandas as pd
 import torch
 
 from posebook import __version__
+from posebook.files import ENV_CACHE_DIR, atomic_write_bytes, atomic_write_text, folder_digest
+
+#: The motion-capture files a CMU folder's digest covers (skeletons and motions, any case).
+MOCAP_PATTERNS = ("*.asf", "*.ASF", "*.amc", "*.AMC", "*.bvh", "*.BVH")
 
 #: Environment variables the package reads, in one place (nothing else reads globals silently).
 ENV_CMU_DIR = "POSEBOOK_CMU_DIR"
 ENV_SMPL_DIR = "POSEBOOK_SMPL_DIR"
 ENV_DATA_ROOT = "POSEBOOK_DATA_ROOT"
 ENV_RESULTS_DIR = "POSEBOOK_RESULTS_DIR"
-ENV_CACHE_DIR = "POSEBOOK_CACHE_DIR"
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,12 @@ class RunContext:
                 "data_root": str(self.data_root) if self.data_root else None,
                 "cmu_dir": str(self.cmu_dir) if self.cmu_dir else None}
 
+    def data_digests(self) -> dict[str, str | None]:
+        """Content digests of the data folders (:func:`posebook.files.folder_digest`): part of a
+        stored result's identity, so editing, adding or removing a data file means recomputing."""
+        return {"cmu": folder_digest(self.cmu_dir, MOCAP_PATTERNS) if self.cmu_dir and self.cmu_dir.is_dir() else None,
+                "data_root": folder_digest(self.data_root) if self.data_root and self.data_root.is_dir() else None}
+
 
 def _env_path(var: str) -> Path | None:
     value = os.environ.get(var)
@@ -386,24 +395,14 @@ def params_key(params: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: readers see the old file or the new one, never a mix."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+class DamagedResultError(ValueError):
+    """A stored result's file is missing, empty, truncated or unreadable: names the file."""
 
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    def __init__(self, path: Path, reason: BaseException | str) -> None:
+        self.path = Path(path)
+        detail = f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else reason
+        super().__init__(f"stored result file {self.path} is damaged ({detail}); it is recomputed on the "
+                         f"next run (or delete it, or run with --no-resume)")
 
 
 @dataclass
@@ -477,12 +476,28 @@ class ResultStore:
         return StoredResult(frame, record, csv_path)
 
     def load(self, experiment: str, params: Mapping[str, Any]) -> StoredResult:
+        """The stored result of ``experiment`` with ``params``.
+
+        Raises:
+            FileNotFoundError: nothing stored (no provenance JSON).
+            DamagedResultError: a file of the result is missing, empty, truncated or unreadable
+                (names the file; the caller recomputes).
+        """
         csv_path, table_path, json_path = self.paths(experiment, params)
         if not json_path.exists():
             raise FileNotFoundError(f"no stored result for {experiment} with params {dict(params)} "
                                     f"(looked for {json_path})")
-        frame = pd.read_json(io.StringIO(table_path.read_text()), orient="table")
-        return StoredResult(frame, json.loads(json_path.read_text()), csv_path)
+        try:
+            meta = json.loads(json_path.read_text())
+            if not isinstance(meta, dict):
+                raise ValueError(f"expected a JSON object, found {type(meta).__name__}")
+        except (OSError, ValueError) as exc:
+            raise DamagedResultError(json_path, exc) from None
+        try:
+            frame = pd.read_json(io.StringIO(table_path.read_text()), orient="table")
+        except (OSError, ValueError, KeyError) as exc:
+            raise DamagedResultError(table_path, exc) from None
+        return StoredResult(frame, meta, csv_path)
 
     def artifact_path(self, kind: str, key: Mapping[str, Any]) -> Path:
         """``<root>/_artifacts/<kind>/<hash of key>.pt``."""
@@ -503,7 +518,12 @@ class ResultStore:
         path = self.artifact_path(kind, key)
         if not path.exists():
             return None
-        return torch.load(path, map_location=map_location, weights_only=False)
+        try:
+            return torch.load(path, map_location=map_location, weights_only=False)
+        except Exception as exc:  # truncated / damaged (RuntimeError, EOFError, UnpicklingError, ...)
+            warnings.warn(f"cached {kind} {path} is damaged ({type(exc).__name__}: {exc}); computing it again",
+                          stacklevel=2)
+            return None
 
     def __iter__(self) -> Iterator[Path]:
         return iter(sorted(p for p in self.root.glob("*/*.json") if not p.name.endswith(".table.json")))
@@ -511,7 +531,7 @@ class ResultStore:
 
 __all__ = [
     "ENV_CACHE_DIR", "ENV_CMU_DIR", "ENV_DATA_ROOT", "ENV_RESULTS_DIR", "ENV_SMPL_DIR",
-    "PROFILES", "Profile", "code_hash", "cpu_threads", "curve_json", "read_curve", "is_profile_default", "scaled_presets",
+    "DamagedResultError", "MOCAP_PATTERNS", "PROFILES", "Profile", "code_hash", "cpu_threads", "curve_json", "read_curve", "is_profile_default", "scaled_presets",
     "small_ops_threads", "ResultStore", "RunContext", "StoredResult", "atomic_write_bytes",
     "atomic_write_text", "default_results_dir", "get_profile", "git_commit", "make_context",
     "params_key", "provenance", "resolve_device", "seed_everything", "source_hash",

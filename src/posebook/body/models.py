@@ -385,26 +385,53 @@ def find_smpl_model(
     raise FileNotFoundError(_smpl_missing_message(expected, searched, f"{origin}={source}"))
 
 
-def _load_smpl_arrays(path: Path) -> dict[str, Any]:
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as npz:
-            data = {key: npz[key] for key in npz.files}
-    else:
-        try:
+def load_smpl_arrays(path: str | os.PathLike) -> dict[str, Any]:
+    """The arrays of an SMPL model file (.pkl as released, or an .npz of the same keys), checked.
+
+    Checks the keys :data:`_SMPL_KEYS` and the shapes that tie them together (``v_template``
+    (V, 3), ``f`` (F, 3), ``weights`` (V, J), ``shapedirs`` (V, 3, B)), so ``posebook data`` can
+    tell a usable file from a misnamed or damaged one.
+
+    Raises:
+        ValueError: not an SMPL model file (a text file, an ASF, a pickled int, a truncated or
+            damaged archive, missing keys, inconsistent shapes), naming the file and what is expected.
+        ImportError: a pickle of chumpy arrays without chumpy installed (says how to convert it).
+    """
+    path = Path(path)
+    expected = (f"expected SMPL's 'SMPL for Python' .pkl (from {SMPL_URL}) or an .npz holding "
+                f"{', '.join(_SMPL_KEYS)}")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as npz:
+                data = {key: npz[key] for key in npz.files}
+        else:
             with open(path, "rb") as f:
                 data = pickle.load(f, encoding="latin1")
-        except ModuleNotFoundError as err:
-            if "chumpy" not in str(err):
-                raise
-            raise ImportError(
-                f"{path} stores chumpy arrays (the original SMPL release does): `pip install "
-                "chumpy`, or convert it once to plain numpy arrays (smplx's tools/clean_ch.py, "
-                "or load it with chumpy and np.savez the keys "
-                f"{', '.join(_SMPL_KEYS)} into SMPL_<GENDER>.npz)."
-            ) from err
+    except ModuleNotFoundError as err:
+        if "chumpy" not in str(err):
+            raise ValueError(f"{path} is not an SMPL model file (it needs module {err.name!r}); {expected}") from None
+        raise ImportError(
+            f"{path} stores chumpy arrays (the original SMPL release does): `pip install "
+            "chumpy`, or convert it once to plain numpy arrays (smplx's tools/clean_ch.py, "
+            "or load it with chumpy and np.savez the keys "
+            f"{', '.join(_SMPL_KEYS)} into SMPL_<GENDER>.npz)."
+        ) from err
+    except Exception as err:  # UnpicklingError, EOFError, BadZipFile, ValueError, ...: not a model file
+        raise ValueError(f"{path} is not a readable SMPL model file ({type(err).__name__}: {err}); "
+                         f"{expected}") from None
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path} holds a Python {type(data).__name__} object, not an SMPL model; {expected}")
     missing = [key for key in _SMPL_KEYS if key not in data]
     if missing:
-        raise ValueError(f"{path} is not an SMPL model file: keys {missing} are missing.")
+        raise ValueError(f"{path} is not an SMPL model file: keys {missing} are missing; {expected}")
+    shapes = {key: tuple(getattr(data[key], "shape", ())) for key in ("v_template", "f", "weights", "shapedirs")}
+    V = shapes["v_template"][0] if len(shapes["v_template"]) == 2 else None
+    consistent = (V is not None and shapes["v_template"][1] == 3 and len(shapes["f"]) == 2 and shapes["f"][1] == 3
+                  and len(shapes["weights"]) == 2 and shapes["weights"][0] == V
+                  and len(shapes["shapedirs"]) == 3 and shapes["shapedirs"][:2] == (V, 3))
+    if not consistent:
+        raise ValueError(f"{path}: inconsistent SMPL arrays {shapes}; expected v_template (V, 3), f (F, 3), "
+                         "weights (V, J), shapedirs (V, 3, B)")
     return data
 
 
@@ -441,7 +468,7 @@ class SMPLBody(torch.nn.Module):
         from smplx.utils import Struct
 
         self.path = find_smpl_model(model_path, gender)
-        data = _load_smpl_arrays(self.path)
+        data = load_smpl_arrays(self.path)
         self.smpl = smplx.SMPLLayer(
             model_path=str(self.path), data_struct=Struct(**data), gender=gender,
             num_betas=num_betas, dtype=dtype,

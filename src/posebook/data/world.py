@@ -38,8 +38,10 @@ full image.
 **Cache.** ``build_world`` stores the world as ``<key>.npz`` + ``<key>.json`` under
 ``cache_dir`` (default ``$POSEBOOK_CACHE_DIR/world``, else ``~/.cache/posebook/world``), written
 atomically, JSON last (a world is cached iff its JSON exists). The key hashes the resolved
-config, the posebook and anny versions, the contents of the source files that shape the data,
-and (CMU) the names and sizes of the clip files; a later call with the same key loads the file.
+config, the posebook and anny versions, the code that shapes the data (``code_hash``) and (CMU) the
+content of the clip and skeleton files (:func:`posebook.files.folder_digest`); a later call with
+the same key loads the file. A damaged cache file (truncated, unreadable) is named, set aside and
+rebuilt.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,9 +69,10 @@ import torch
 from posebook import __version__
 from posebook.body.skeletons import MODEL_TO_CAMERA
 from posebook.data import mocap, poses
+from posebook.files import cache_root, folder_digest
 from posebook.geometry import camera
 from posebook.geometry.points import farthest_point_indices
-from posebook.runs import ENV_CACHE_DIR, ENV_CMU_DIR, atomic_write_bytes, atomic_write_text, code_hash
+from posebook.runs import ENV_CMU_DIR, MOCAP_PATTERNS, atomic_write_bytes, atomic_write_text, code_hash
 
 __all__ = [
     "world_data_source",
@@ -405,8 +409,7 @@ def world_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     ``~/.cache/posebook/world``."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    root = os.environ.get(ENV_CACHE_DIR)
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "posebook") / "world"
+    return cache_root() / "world"
 
 
 def _resolve_source(config: WorldConfig) -> tuple[str, Path | None]:
@@ -445,8 +448,8 @@ def _key_payload(config: WorldConfig, source: str, cmu_dir: Path | None) -> dict
     if source == "cmu":
         fields["cmu_dir"] = str(cmu_dir)
         fields["families"] = None
-        files = sorted(cmu_dir.rglob("*.am[cC]")) + sorted(cmu_dir.rglob("*.asf"))
-        fields["cmu_files"] = [(str(p.relative_to(cmu_dir)), p.stat().st_size) for p in files]
+        # by content: an AMC edited in place (same size) or a clip added is a different world
+        fields["cmu_digest"] = folder_digest(cmu_dir, MOCAP_PATTERNS)
     else:
         fields["cmu_dir"] = None
         fields["fps_subsample"] = None
@@ -653,13 +656,19 @@ def build_world(config: WorldConfig, device: str | torch.device = "cpu",
 
     if cache and json_path.is_file() and npz_path.is_file():
         start = time.perf_counter()
-        with np.load(npz_path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        world = World._from_arrays(config, source, arrays)
-        world.cache_path, world.loaded_from_cache = npz_path, True
-        world.timings = {"load": time.perf_counter() - start}
-        log(f"loaded {len(world)} samples from {npz_path}")
-        return world
+        try:
+            with np.load(npz_path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            world = World._from_arrays(config, source, arrays)
+        except Exception as exc:  # truncated / damaged npz (BadZipFile, EOFError, KeyError, ...)
+            warnings.warn(f"world cache {npz_path} is damaged ({type(exc).__name__}: {exc}); rebuilding it",
+                          stacklevel=2)
+            json_path.unlink(missing_ok=True)  # the JSON is the "cached" marker: drop it first
+        else:
+            world.cache_path, world.loaded_from_cache = npz_path, True
+            world.timings = {"load": time.perf_counter() - start}
+            log(f"loaded {len(world)} samples from {npz_path}")
+            return world
 
     world = _build(config, source, cmu_dir, torch.device(device), body, chunk_size, progress)
     if cache:

@@ -16,6 +16,7 @@ from posebook.body import kinematics
 from posebook.body.models import AnnyBody
 from posebook.body.skeletons import MODEL_TO_CAMERA
 from posebook.experiments.registry import ExperimentResult, experiment
+from posebook.parameters import between, positive
 from posebook.geometry import camera
 from posebook.geometry.rotations import (
     euler_to_matrix,
@@ -167,7 +168,7 @@ def orthogonalization_examples(seed: int = 0, sigma: float = 0.5) -> dict[str, t
             "SVD": svd_orthogonalize(M)}
 
 
-@experiment("geometry.orthogonalization_noise")
+@experiment("geometry.orthogonalization_noise", checks={"sigmas": positive})
 def orthogonalization_noise(ctx: RunContext, sigmas: tuple = (0.01, 0.05, 0.1, 0.2, 0.5),
                             samples: int = 0) -> ExperimentResult:
     """Geodesic error of g_GS vs g_SVD when recovering a rotation from a noisy 3x3 matrix.
@@ -190,7 +191,7 @@ def orthogonalization_noise(ctx: RunContext, sigmas: tuple = (0.01, 0.05, 0.1, 0
     return ExperimentResult(pd.DataFrame(rows), data_source="synthetic: uniform SO(3) + Gaussian noise")
 
 
-@experiment("geometry.cliff_translation")
+@experiment("geometry.cliff_translation", checks={"depth": positive, "yaw_deg": between(-90, 90)})
 def cliff_translation(ctx: RunContext, offsets: tuple = (0.0, 0.25, 0.5, 0.75, 1.0),
                       depth: float = 5.0, yaw_deg: float = 30.0) -> ExperimentResult:
     """Reprojection error of the root when the crop camera is read as if the crop were the image centre.

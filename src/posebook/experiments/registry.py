@@ -12,14 +12,17 @@ import dataclasses
 import difflib
 import inspect
 import os
+import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
-from posebook.runs import ResultStore, StoredResult, code_hash, make_context, provenance
+from posebook.parameters import Check, check_parameter, describe_checks
+from posebook.runs import DamagedResultError, ResultStore, StoredResult, code_hash, make_context, provenance
 
 #: Where committed reference runs live (``posebook run --all --profile long --reference``):
 #: ``$POSEBOOK_REFERENCE_DIR``, else ``reference/`` in the source checkout.
@@ -40,6 +43,8 @@ class Experiment:
     func: Callable[..., ExperimentResult]
     defaults: dict[str, Any]
     summary: str
+    #: declared ranges per parameter (:mod:`posebook.parameters`), beyond the generic rules
+    checks: dict[str, Check] = dataclasses.field(default_factory=dict)
 
     @property
     def code_hash(self) -> str:
@@ -47,7 +52,12 @@ class Experiment:
         return code_hash(self.func.__module__)
 
     def validate(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Defaults overridden by ``params``; unknown names and uncoercible values raise ValueError."""
+        """Defaults overridden by ``params``, each checked (:func:`posebook.parameters.check_parameter`).
+
+        Raises:
+            ValueError: an unknown name (with the valid names and a suggestion), a value that cannot
+                be read as the default's type, or one out of range (naming what is allowed).
+        """
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
             hints = {u: difflib.get_close_matches(u, self.defaults, n=1) for u in unknown}
@@ -57,14 +67,23 @@ class Experiment:
         merged = dict(self.defaults)
         for key, value in params.items():
             merged[key] = _coerce(key, value, self.defaults[key])
+            try:
+                check_parameter(key, merged[key], self.defaults[key], self.checks.get(key))
+            except ValueError as exc:
+                raise ValueError(f"experiment {self.name!r}: {exc}") from None
         return merged
 
 
 REGISTRY: dict[str, Experiment] = {}
 
 
-def experiment(name: str) -> Callable[[Callable[..., ExperimentResult]], Callable[..., ExperimentResult]]:
-    """Register ``func(ctx, **params)``; its keyword defaults are the experiment's parameters."""
+def experiment(name: str, checks: dict[str, Check] | None = None
+               ) -> Callable[[Callable[..., ExperimentResult]], Callable[..., ExperimentResult]]:
+    """Register ``func(ctx, **params)``; its keyword defaults are the experiment's parameters.
+
+    ``checks`` declares ranges beyond the generic rules (:mod:`posebook.parameters`), e.g.
+    ``{"lrs": positive}``; every value given is checked before any work starts.
+    """
 
     def register(func: Callable[..., ExperimentResult]) -> Callable[..., ExperimentResult]:
         if name in REGISTRY:
@@ -75,7 +94,13 @@ def experiment(name: str) -> Callable[[Callable[..., ExperimentResult]], Callabl
         if missing:
             raise TypeError(f"experiment {name!r}: parameters {missing} need defaults")
         summary = (inspect.getdoc(func) or "").splitlines()[0] if func.__doc__ else ""
-        REGISTRY[name] = Experiment(name, func, defaults, summary)
+        declared = dict(checks or {})
+        stray = sorted(set(declared) - set(defaults))
+        if stray:
+            raise TypeError(f"experiment {name!r}: checks for {stray}, which are not its parameters")
+        for key, default in defaults.items():  # a declaration its own default breaks is a bug
+            check_parameter(key, default, default, declared.get(key))
+        REGISTRY[name] = Experiment(name, func, defaults, summary, declared)
         return func
 
     return register
@@ -92,11 +117,12 @@ def get_experiment(name: str) -> Experiment:
 
 
 def list_experiments() -> pd.DataFrame:
-    """One row per experiment: name, one-line summary, parameters with defaults."""
+    """One row per experiment: name, one-line summary, parameters with defaults, declared ranges."""
     rows = [{"experiment": e.name, "summary": e.summary,
-             "parameters": ", ".join(f"{k}={v!r}" for k, v in e.defaults.items())}
+             "parameters": ", ".join(f"{k}={v!r}" for k, v in e.defaults.items()),
+             "ranges": describe_checks(e.checks)}
             for e in sorted(REGISTRY.values(), key=lambda e: e.name)]
-    return pd.DataFrame(rows, columns=["experiment", "summary", "parameters"])
+    return pd.DataFrame(rows, columns=["experiment", "summary", "parameters", "ranges"])
 
 
 def reference_dir() -> Path:
@@ -120,31 +146,32 @@ def run_experiment(name: str, *, profile: str = "quick", device: str | None = No
     """Run (or, with ``resume``, reload) one experiment and store its table with provenance.
 
     The stored result is keyed by the experiment parameters plus profile, seed, device type, data
-    paths and the experiment's code hash (its module and every posebook module it imports), so a
-    batch interrupted half-way reruns only what is missing, and nothing computed by other code is
-    reused. With ``reference=True`` the result goes to :func:`reference_dir` (or ``out``) keyed by
+    paths, the content of the data folders (:meth:`RunContext.data_digests`) and the experiment's
+    code hash (its module and every posebook module it imports), so a batch interrupted half-way
+    reruns only what is missing, and nothing computed by other code or from other data is reused.
+    With ``reference=True`` the result goes to :func:`reference_dir` (or ``out``) keyed by
     parameters, profile and seed only, for the book to show beside the quick rerun; an existing
-    reference is reused only when its code hash is the current one.
+    reference is reused only when its code hash and data digests are the current ones. A damaged
+    stored result is named in a warning and recomputed; a result that cannot be written is kept
+    in a temporary folder, named in the error.
     """
     exp = get_experiment(name)
     merged = exp.validate(params)
     ctx = make_context(profile, device=device, seed=seed, data_root=data_root, cmu_dir=cmu_dir)
     store = ResultStore(Path(out)) if out is not None else (
         ResultStore(reference_dir()) if reference else ResultStore())
-    current = exp.code_hash
+    current, data = exp.code_hash, ctx.data_digests()
     if reference:
         key = _reference_key(merged, ctx.profile.name, seed)
-        if resume and store.exists(name, key):
-            stored = store.load(name, key)
-            if stored.meta.get("code_hash") == current:
-                stored.reused = True
-                return stored
     else:
-        key = {**merged, **ctx.describe(), "device": ctx.device.type, "code_hash": current}
-        if resume and store.exists(name, key):
-            stored = store.load(name, key)
-            stored.reused = True
-            return stored
+        key = {**merged, **ctx.describe(), "device": ctx.device.type, "code_hash": current, "data": data}
+    stored = _stored(store, name, key) if resume else None
+    # a reference is keyed without code and data (the book finds it after either changed), so it is
+    # reused only when both are still the ones it was computed from
+    if stored is not None and (not reference or (stored.meta.get("code_hash") == current
+                                                 and stored.meta.get("data_digests") == data)):
+        stored.reused = True
+        return stored
     # Trained intermediates are cached beside the results (never in the reference folder).
     ctx = dataclasses.replace(ctx, store=ResultStore() if reference and out is None else store)
     start = time.perf_counter()
@@ -153,8 +180,25 @@ def run_experiment(name: str, *, profile: str = "quick", device: str | None = No
     if not isinstance(result, ExperimentResult):
         raise TypeError(f"experiment {name!r} returned {type(result).__name__}, not ExperimentResult")
     meta = provenance(ctx, result.data_source, experiment_module=exp.func.__module__, code_hash=current,
-                      experiment_params=merged, wall_s=round(wall, 1))
-    return store.save(name, key, result.frame, meta)
+                      data_digests=data, experiment_params=merged, wall_s=round(wall, 1))
+    try:
+        return store.save(name, key, result.frame, meta)
+    except OSError as exc:  # the folder went away or filled up during the run: keep what was computed
+        rescue = ResultStore(Path(tempfile.mkdtemp(prefix="posebook-rescued-")))
+        kept = rescue.save(name, key, result.frame, meta)
+        raise OSError(f"could not write the result of {name} to {store.root} ({exc.strerror or exc}); "
+                      f"it is kept in {kept.path} (+ .json): copy it where it belongs") from exc
+
+
+def _stored(store: ResultStore, name: str, key: dict[str, Any]) -> StoredResult | None:
+    """The stored result for ``key``, or None when there is none or it is damaged (said, then recomputed)."""
+    if not store.exists(name, key):
+        return None
+    try:
+        return store.load(name, key)
+    except DamagedResultError as exc:
+        warnings.warn(f"{exc}; recomputing now", stacklevel=3)
+        return None
 
 
 def find_reference(name: str, *, profile: str, seed: int = 0, root: str | os.PathLike | None = None,
@@ -162,8 +206,7 @@ def find_reference(name: str, *, profile: str, seed: int = 0, root: str | os.Pat
     """The committed reference run of ``name`` at ``profile`` with these parameters, or None."""
     exp = get_experiment(name)
     store = ResultStore(Path(root) if root is not None else reference_dir())
-    key = _reference_key(exp.validate(params), profile, seed)
-    return store.load(name, key) if store.exists(name, key) else None
+    return _stored(store, name, _reference_key(exp.validate(params), profile, seed))
 
 
 #: The reference profiles the book shows, most faithful first.

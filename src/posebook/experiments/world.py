@@ -37,6 +37,7 @@ from posebook.data.world import World, WorldConfig, build_world, world_data_sour
 # The world's own sampler and crop padding, so that the tour shows exactly what the world does.
 from posebook.data.world import blank_outside_frame, sample_cameras
 from posebook.experiments.registry import ExperimentResult, experiment
+from posebook.parameters import at_least, non_negative, one_of
 from posebook.geometry import camera
 from posebook.runs import RunContext
 
@@ -247,7 +248,7 @@ def cmu_clip_on_anny(cmu_dir: str | Path | None = None, clip: str = "02_01", fra
     )
 
 
-@experiment("world.retarget_error")
+@experiment("world.retarget_error", checks={"fit_frames": at_least(1), "fit_iter": at_least(1)})
 def retarget_error(ctx: RunContext, frames: int = 0, clips_per_subject: int = 0, fit_frames: int = 20,
                    fit_iter: int = 20, clips: tuple = ()) -> ExperimentResult:
     """Per CMU clip: mean distance between the mocap joints and the retargeted Anny joints, per shape.
@@ -637,7 +638,7 @@ def _build_seconds(world: World) -> float:
     return float(sum(world.timings.values()))
 
 
-@experiment("world.summary")
+@experiment("world.summary", checks={"spreads": non_negative, "source": one_of("auto", "cmu", "procedural")})
 def summary(ctx: RunContext, size: int = 0, spreads: tuple = (0.0, 0.5, 1.0),
             source: str = "auto") -> ExperimentResult:
     """A small world per placement spread: what is in it, its cameras, bboxes and visibility.

@@ -62,6 +62,7 @@ from posebook.experiments.prom.paper import (
     PAPER_TABLE_4,
 )
 from posebook.experiments.registry import ExperimentResult, experiment
+from posebook.parameters import between, positive
 from posebook.geometry.camera import project
 from posebook.models.body_regressor import BodyRegressor, LossWeights, RegressionData, Variant
 from posebook.optim.keypoints_2d import fit_keypoints_2d
@@ -342,7 +343,11 @@ def _run_table(ctx: RunContext, names: Sequence[str], baseline: str, sizes: dict
 # ------------------------------------------------------------------------------ experiments
 
 
-@experiment("prom.body_regression")
+#: ranges of the parameters the body recipes share (posebook.parameters)
+_BODY_CHECKS = {"train_frac": between(0, 1)}
+
+
+@experiment("prom.body_regression", checks=_BODY_CHECKS)
 def body_regression(ctx: RunContext, variants: tuple = ("6d", "prom"), world_size: int = 0, steps: int = 0,
                     batch: int = 0, lr: float = 0.0, hidden: int = 0, iterations: int = 0, pve_samples: int = 0,
                     train_frac: float = 0.8, input_joints: str = "cmu31", eval_joints: str = "h36m17"
@@ -366,7 +371,7 @@ def body_regression(ctx: RunContext, variants: tuple = ("6d", "prom"), world_siz
     return ExperimentResult(frame, setup.data_source)
 
 
-@experiment("prom.ortho_ablation")
+@experiment("prom.ortho_ablation", checks=_BODY_CHECKS)
 def ortho_ablation(ctx: RunContext, variants: tuple = ("6d", "svd", "id/gs", "gs/id", "id/id+gs", "prom"),
                    world_size: int = 0, steps: int = 0, batch: int = 0, lr: float = 0.0, hidden: int = 0,
                    iterations: int = 0, pve_samples: int = 0, train_frac: float = 0.8,
@@ -388,7 +393,7 @@ def ortho_ablation(ctx: RunContext, variants: tuple = ("6d", "svd", "id/gs", "gs
     return ExperimentResult(frame, setup.data_source)
 
 
-@experiment("prom.fit_2d")
+@experiment("prom.fit_2d", checks={**_BODY_CHECKS, "fit_lr": positive})
 def fit_2d(ctx: RunContext, init: str = "6d", parametrisations: tuple = ("6d", "prom"), fit_samples: int = 0,
            fit_steps: int = 0, fit_lr: float = 1e-2, world_size: int = 0, steps: int = 0, batch: int = 0,
            lr: float = 0.0, hidden: int = 0, iterations: int = 0, pve_samples: int = 0, train_frac: float = 0.8,

@@ -29,6 +29,7 @@ from posebook.data.point_clouds import body_point_clouds
 from posebook.data.rotation_samples import sample_rotations
 from posebook.experiments.prom.paper import LABELS, PAPER_TABLE_2A, PAPER_TABLE_3B
 from posebook.experiments.registry import ExperimentResult, experiment
+from posebook.parameters import at_least, one_of, positive
 from posebook.models.zhou import Member, PointCloudPoseNet, RotationAutoencoder, variant_spec
 from posebook.optim.ensemble import FitResult
 from posebook.optim.training import train_task
@@ -77,6 +78,8 @@ SWEEP: dict[str, dict] = {
     "full": dict(AUTOENCODER["full"]),
 }
 _PRESETS = {"autoencoder": AUTOENCODER, "pointcloud": POINTCLOUD}
+#: ranges of the parameters the Table 2a / 3b recipes share (posebook.parameters)
+_TABLE_CHECKS = {"sampling": one_of("axis_angle", "haar"), "evaluations": at_least(1)}
 _DATA_SOURCE = {
     "autoencoder": "synthetic: random rotations ({sampling} sampling), Zhou et al. 2019 auto-encoder",
     "pointcloud": "synthetic: Anny body-mesh point clouds (open model, random shapes/poses) x random "
@@ -146,7 +149,7 @@ def _table_2a_experiment(ctx: RunContext, task: str, representations: Sequence[s
     return ExperimentResult(frame, _DATA_SOURCE[task].format(sampling=sampling))
 
 
-@experiment("prom.autoencoder")
+@experiment("prom.autoencoder", checks=_TABLE_CHECKS)
 def autoencoder(ctx: RunContext, representations: tuple = TABLE_2A_REPRESENTATIONS, steps: int = 0,
                 batch: int = 0, lr: float = 0.0, hidden: int = 0, test_samples: int = 0,
                 sampling: str = "axis_angle", evaluations: int = 8) -> ExperimentResult:
@@ -159,7 +162,7 @@ def autoencoder(ctx: RunContext, representations: tuple = TABLE_2A_REPRESENTATIO
                                 batch=batch, lr=lr, hidden=hidden, test=test_samples)
 
 
-@experiment("prom.pointcloud")
+@experiment("prom.pointcloud", checks=_TABLE_CHECKS)
 def pointcloud(ctx: RunContext, representations: tuple = TABLE_2A_REPRESENTATIONS, steps: int = 0,
                batch: int = 0, lr: float = 0.0, points: int = 0, train_bodies: int = 0, test_bodies: int = 0,
                test_rotations: int = 0, sampling: str = "axis_angle", evaluations: int = 8) -> ExperimentResult:
@@ -181,7 +184,7 @@ def _sweep_sizes(ctx: RunContext, task: str, steps: int) -> dict:
     return ctx.sizes(presets, steps=steps)
 
 
-@experiment("prom.lr_sweep")
+@experiment("prom.lr_sweep", checks={**_TABLE_CHECKS, "task": one_of(*_PRESETS), "lrs": positive})
 def lr_sweep(ctx: RunContext, task: str = "autoencoder", representations: tuple = ("6d", "svd", "prom"),
              lrs: tuple = (1e-4, 2e-4, 5e-4, 8e-4, 1e-2, 1e-1), steps: int = 0, sampling: str = "axis_angle",
              evaluations: int = 8) -> ExperimentResult:
@@ -205,7 +208,7 @@ def lr_sweep(ctx: RunContext, task: str = "autoencoder", representations: tuple 
     return ExperimentResult(frame, _DATA_SOURCE[task].format(sampling=sampling))
 
 
-@experiment("prom.training_curves")
+@experiment("prom.training_curves", checks={**_TABLE_CHECKS, "task": one_of(*_PRESETS), "plus_factor": positive})
 def training_curves(ctx: RunContext, task: str = "autoencoder",
                     variants: tuple = ("6d", "6d*", "svd", "prom", "prom+"), steps: int = 0, lr: float = 0.0,
                     plus_factor: float = 3.0, evaluations: int = 10, sampling: str = "axis_angle"

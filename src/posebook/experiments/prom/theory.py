@@ -30,6 +30,7 @@ from posebook import claims as C
 from posebook.analysis import gradients as grads
 from posebook.analysis import jacobians as jac
 from posebook.experiments.registry import ExperimentResult, experiment
+from posebook.parameters import at_least, between, one_of, positive
 from posebook.geometry.rotations import (
     matrix_from_6d,
     matrix_to_6d,
@@ -152,7 +153,7 @@ def _autograd_column_jacobians(t1: torch.Tensor, t2: torch.Tensor) -> torch.Tens
     return torch.stack((j1, j2), dim=1)
 
 
-@experiment("prom.closed_form_checks")
+@experiment("prom.closed_form_checks", checks={"sigma": positive})
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def closed_form_checks(ctx: RunContext, samples: int = 0, sigma: float = 0.5) -> ExperimentResult:
     """PRoM Eq. 5-6, 12-16 and the g_SVD / PRoM gradients in closed form against torch.autograd.
@@ -222,7 +223,7 @@ def closed_form_checks(ctx: RunContext, samples: int = 0, sigma: float = 0.5) ->
 # ----------------------------------------------------------------------------- Fig. 2 / Fig. 3
 
 
-@experiment("prom.gradient_consistency")
+@experiment("prom.gradient_consistency", checks={"sigmas": positive, "explode_factor": positive})
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def gradient_consistency(ctx: RunContext, sigmas: tuple = (0.01, 0.1, 0.5, 1.0), samples: int = 0,
                          methods: tuple = ("PRoM", "GS", "SVD", "SVD-UVt"),
@@ -260,7 +261,7 @@ def gradient_consistency(ctx: RunContext, sigmas: tuple = (0.01, 0.1, 0.5, 1.0),
     return ExperimentResult(pd.DataFrame(rows), data_source="synthetic: uniform SO(3) + Gaussian noise, float64")
 
 
-@experiment("prom.gradient_terms")
+@experiment("prom.gradient_terms", checks={"sigmas": positive})
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def gradient_terms(ctx: RunContext, sigmas: tuple = (0.1, 0.5, 1.0), samples: int = 0) -> ExperimentResult:
     """PRoM Eq. 5 / App. A.3 for r_GS: how often terms 2 + 3 oppose term 1 in the gradient for t'_1.
@@ -318,7 +319,7 @@ def _random_unit(n: int, gen: torch.Generator) -> torch.Tensor:
     return v / torch.linalg.vector_norm(v, dim=-1, keepdim=True)
 
 
-@experiment("prom.gs_explosion")
+@experiment("prom.gs_explosion", checks={"angles_deg": between(0, 180)})
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def gs_explosion(ctx: RunContext, angles_deg: tuple = (90.0, 30.0, 10.0, 3.0, 1.0, 0.3, 0.1, 0.03, 0.01),
                  samples: int = 0) -> ExperimentResult:
@@ -361,7 +362,7 @@ def _random_special_orthogonal(n: int, gen: torch.Generator, det: float) -> torc
     return Q
 
 
-@experiment("prom.svd_explosion")
+@experiment("prom.svd_explosion", checks={"gaps": positive, "s1": positive, "s_mid": positive})
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def svd_explosion(ctx: RunContext, gaps: tuple = (0.5, 0.1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6),
                   samples: int = 0, s1: float = 1.5, s_mid: float = 0.5) -> ExperimentResult:
@@ -446,7 +447,7 @@ def _train_and_record(method: str, steps: int, hidden: int, batch: int, lr: floa
     return torch.cat(recorded[:1] + recorded[1:][-2:]).detach()
 
 
-@experiment("prom.lambda_min")
+@experiment("prom.lambda_min", checks={"sigma": positive, "hidden": at_least(1), "batch": at_least(1), "lr": positive, "dtypes": one_of("float64", "float32")})
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def lambda_min_table(ctx: RunContext, samples: int = 0, sigma: float = 0.5, train_steps: int = 0,
                      hidden: int = 64, batch: int = 64, lr: float = 1e-3,
@@ -547,7 +548,7 @@ def _kernel_directions(A: torch.Tensor, gen: torch.Generator) -> dict[str, tuple
     }
 
 
-@experiment("prom.non_injectivity")
+@experiment("prom.non_injectivity", checks={"sigma": positive, "step": positive})
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def non_injectivity(ctx: RunContext, samples: int = 0, sigma: float = 0.5, step: float = 0.1) -> ExperimentResult:
     """PRoM App. A.6: perturbations A -> A + step * D that leave g(A) unchanged, and ones that do not.
