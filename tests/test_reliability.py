@@ -366,3 +366,13 @@ def test_world_build_on_cuda_without_a_gpu_is_refused_before_work(capsys, tmp_pa
     err = capsys.readouterr().err
     assert "posebook world: error:" in err and "cuda" in err.lower() and "Traceback" not in err
     assert not list(tmp_path.glob("*.npz"))
+
+
+def test_data_reports_clips_without_a_skeleton(tmp_path):
+    from posebook.inventory import data_inventory
+
+    (tmp_path / "01.asf").write_text(":version 1.10\n")
+    (tmp_path / "01_01.amc").write_text("1\n")
+    (tmp_path / "02_01.amc").write_text("1\n")
+    status = data_inventory(cmu_dir=tmp_path).set_index("item").loc["motion: CMU mocap", "status"]
+    assert status == "available: 1 clips, 1 subjects; 1 clips without their <subject>.asf are skipped (02_01)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -57,10 +58,17 @@ def _cmu_row(cmu_dir: str | os.PathLike | None) -> dict[str, str]:
         return _row("motion: CMU mocap", "MISSING", str(err), how)
     if path is None:
         return _row("motion: CMU mocap", "not configured (procedural poses are used)", "-", how)
-    clips = list_cmu(path, count_frames=False)
+    with warnings.catch_warnings():  # the row itself says which clips cannot be loaded
+        warnings.simplefilter("ignore")
+        clips = list_cmu(path, count_frames=False)
     if clips.empty:
         return _row("motion: CMU mocap", "no .amc files", str(path), how)
-    status = f"available: {len(clips)} clips, {clips['subject'].nunique()} subjects"
+    usable = clips[clips["asf"].notna()]
+    status = f"available: {len(usable)} clips, {usable['subject'].nunique()} subjects"
+    orphans = clips.loc[clips["asf"].isna(), "clip"].tolist()
+    if orphans:
+        status += (f"; {len(orphans)} clips without their <subject>.asf are skipped "
+                   f"({', '.join(orphans[:5])}{', ...' if len(orphans) > 5 else ''})")
     return _row("motion: CMU mocap", status, str(path), how)
 
 

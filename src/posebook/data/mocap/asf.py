@@ -8,13 +8,21 @@ Y is up and the ground is near y = 0 in CMU data.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
 
 import torch
 
-from posebook.data.mocap.parsing import _euler, _floats, _read_lines
+from posebook.data.mocap.parsing import (
+    _euler,
+    _floats,
+    _numbers,
+    _positive,
+    _positive_parameter,
+    _read_lines,
+)
 from posebook.data.mocap.types import (
     _BONE_DOFS,
     _DTYPE,
@@ -54,23 +62,33 @@ def load_asf(path: str | os.PathLike, scale: float | None = None) -> Skeleton:
 
     Raises:
         FileNotFoundError: no such file.
-        MocapFormatError: malformed file (names file and line), unknown dof, unknown bone in
-            ``:hierarchy``, missing ``:units length`` when ``scale`` is None.
+        ValueError: ``scale`` given but not a positive finite number.
+        MocapFormatError: (file, line) of a malformed line, an unknown dof, an unknown bone in
+            ``:hierarchy``; a missing ``:units length`` when ``scale`` is None; a ``:units
+            length`` that is not a positive finite number (0, negative: a mirrored skeleton, nan);
+            a non-finite number (``nan``, ``inf``, ``1e999``) in a direction, length, axis, limits
+            or the root's position / orientation; a negative bone length; a zero direction
+            vector on a bone of non-zero length.
     """
     path = Path(path)
     units, root, bones, hierarchy = _read_asf_sections(path)
-    if scale is None:
-        if "length" not in units:
-            raise MocapFormatError(path, None, "no ':units length' line; pass scale= (metres per file unit)")
-        try:
-            scale = METRES_PER_INCH / float(units["length"])
-        except (ValueError, ZeroDivisionError):
+    if scale is not None:
+        scale = _positive_parameter(scale, "scale", "metres per file length unit")
+    elif "length" not in units:
+        raise MocapFormatError(path, None, "no ':units length' line; pass scale= (metres per file unit)")
+    else:
+        token, line = units["length"]
+        # a negative unit would mirror the skeleton, zero would make it infinitely large
+        unit = _positive(token, path, line, "':units length'", "file length units per inch")
+        scale = METRES_PER_INCH / unit
+        if not math.isfinite(scale):  # a subnormal unit such as 1e-320: 0.0254 / unit overflows
             raise MocapFormatError(
-                path, None, f"':units length {units['length']}': expected a positive number"
-            ) from None
-    angle_unit = units.get("angle", "deg").lower()
+                path, line, f"':units length {token}': too small; expected file length units per inch"
+            )
+    angle_token, angle_line = units.get("angle", ("deg", None))
+    angle_unit = angle_token.lower()
     if angle_unit not in ("deg", "rad"):
-        raise MocapFormatError(path, None, f"':units angle {angle_unit}': expected deg or rad")
+        raise MocapFormatError(path, angle_line, f"':units angle {angle_unit}': expected deg or rad")
 
     order_tokens, order_line = root.get("order", (list(_ROOT_DOFS), None))
     root_dofs = tuple(t.lower() for t in order_tokens)
@@ -122,8 +140,8 @@ def load_asf(path: str | os.PathLike, scale: float | None = None) -> Skeleton:
 
 
 def _read_asf_sections(path: Path) -> tuple[dict, dict, list[dict], list[tuple[int, list[str]]]]:
-    """The ``:units`` values, ``:root`` lines, ``:bonedata`` blocks and ``:hierarchy`` lines of an ASF."""
-    units: dict[str, str] = {}
+    """The ``:units`` (value, line) pairs, ``:root`` lines, ``:bonedata`` blocks, ``:hierarchy`` lines."""
+    units: dict[str, tuple[str, int]] = {}
     root: dict[str, tuple[list[str], int]] = {}
     bones: list[dict] = []
     hierarchy: list[tuple[int, list[str]]] = []
@@ -141,7 +159,7 @@ def _read_asf_sections(path: Path) -> tuple[dict, dict, list[dict], list[tuple[i
                 )
             section = key[1:]
         elif section == "units":
-            units[key] = tokens[1] if len(tokens) > 1 else ""
+            units[key] = (tokens[1] if len(tokens) > 1 else "", number)
         elif section == "root":
             root[key] = (tokens[1:], number)
         elif section == "hierarchy":
@@ -181,8 +199,13 @@ def _read_bone_line(bone: dict, key: str, tokens: list[str], raw: str, path: Pat
         bone["name"] = tokens[1]
     elif key == "direction":
         bone["direction"] = _floats(tokens[1:], 3, path, number, "direction")
+        bone["direction_line"] = number
     elif key == "length":
         bone["length"] = _floats(tokens[1:], 1, path, number, "length")[0]
+        if bone["length"] < 0:  # the bone would point backwards along its direction
+            raise MocapFormatError(
+                path, number, f"length {tokens[1]}: expected a non-negative bone length"
+            )
     elif key == "axis":
         if len(tokens) != 5:
             raise MocapFormatError(
@@ -217,6 +240,12 @@ def _check_bone(bone: dict, path: Path) -> dict:
                 path, bone["line"],
                 f"bone block has no {required!r} line; expected name, direction, length, axis",
             )
+    if bone["length"] > 0 and not any(bone["direction"]):
+        raise MocapFormatError(
+            path, bone["direction_line"],
+            f"bone {bone['name']!r}: direction 0 0 0 for a bone of length {bone['length']:g}; "
+            "expected a non-zero direction vector",
+        )
     limits, dofs = bone.get("limits", []), bone.get("dof", ())
     if limits and len(limits) != len(dofs):
         raise MocapFormatError(
@@ -276,9 +305,5 @@ def _limit_pairs(raw: str, path: Path, line: int) -> list[tuple[float, float]]:
     pairs = _LIMIT.findall(raw)
     if not pairs:
         raise MocapFormatError(path, line, "expected limits as '(low high)'")
-    try:
-        return [(float(lo), float(hi)) for lo, hi in pairs]
-    except ValueError:
-        raise MocapFormatError(
-            path, line, f"non-numeric limits {raw.strip()!r}; expected '(low high)'"
-        ) from None
+    values = _numbers([token for pair in pairs for token in pair], path, line, "limits (low high)")
+    return list(zip(values[0::2], values[1::2]))

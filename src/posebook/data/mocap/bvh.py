@@ -5,6 +5,7 @@ tree (:func:`~posebook.data.mocap.types.joint_tree`).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -13,7 +14,14 @@ import numpy as np
 import roma
 import torch
 
-from posebook.data.mocap.parsing import _euler, _floats, _read_lines
+from posebook.data.mocap.parsing import (
+    _euler,
+    _floats,
+    _numbers,
+    _positive,
+    _positive_parameter,
+    _read_lines,
+)
 from posebook.data.mocap.types import (
     _DTYPE,
     MocapFormatError,
@@ -35,9 +43,18 @@ def _channel(name: str) -> str:
 # BVH
 
 
-def _snap_fps(frame_time: float) -> float:
-    # BVH files store 1/fps rounded (".0083333"); an fps within 1e-4 (relative) of an integer is that integer.
+def _frame_rate(token: str, path: Path, line: int) -> float:
+    """The fps of a ``Frame Time:`` token; MocapFormatError naming the line unless it is a positive
+    finite number whose inverse is finite too (``inf`` would give fps 0, ``nan`` no fps at all).
+
+    BVH files store 1/fps rounded (".0083333"); an fps within 1e-4 (relative) of an integer is that integer.
+    """
+    frame_time = _positive(token, path, line, "Frame Time", "seconds per frame, e.g. 0.0083333")
     fps = 1.0 / frame_time
+    if not math.isfinite(fps):  # a subnormal frame time such as 1e-320
+        raise MocapFormatError(
+            path, line, f"Frame Time is {token}, too short; expected seconds per frame, e.g. 0.0083333"
+        )
     return float(round(fps)) if abs(fps - round(fps)) <= 1e-4 * fps else fps
 
 
@@ -62,12 +79,15 @@ def load_bvh(path: str | os.PathLike, scale: float | None = None) -> Motion:
 
     Raises:
         FileNotFoundError: no such file.
-        MocapFormatError: (file, line) of a malformed hierarchy, a frame line with the wrong
-            number of values, a non-numeric value, or a frame count that disagrees with ``Frames:``.
+        ValueError: ``scale`` given but not a positive finite number.
+        MocapFormatError: (file, line) of a malformed hierarchy, a non-finite OFFSET, a frame line
+            with the wrong number of values, a non-numeric or non-finite value (``nan``, ``inf``,
+            ``1e999``), a frame count that disagrees with ``Frames:``, a negative ``Frames:``, or a
+            ``Frame Time:`` that is not a positive finite number of seconds.
     """
     path = Path(path)
     lines = _read_lines(path)
-    s = 1.0 if scale is None else float(scale)
+    s = 1.0 if scale is None else _positive_parameter(scale, "scale", "metres per file unit")
     tokens: list[tuple[str, int]] = []
     motion_line = None
     for number, raw in enumerate(lines, 1):
@@ -99,16 +119,17 @@ def load_bvh(path: str | os.PathLike, scale: float | None = None) -> Motion:
                 path, motion_line,
                 f"MOTION section has no '{key.title()}:' line; expected 'Frames: N' and 'Frame Time: dt'",
             )
+    frames_token, frames_line = header["frames"]
     try:
-        n_frames = int(header["frames"][0])
-        frame_time = float(header["frame time"][0])
-        if n_frames < 0 or frame_time <= 0:
-            raise ValueError
+        n_frames = int(frames_token)
     except ValueError:
+        n_frames = -1
+    if n_frames < 0:
         raise MocapFormatError(
-            path, header["frames"][1],
-            "expected 'Frames: <non-negative int>' and 'Frame Time: <positive seconds>'",
-        ) from None
+            path, frames_line, f"Frames is {frames_token}; expected a non-negative integer frame count"
+        )
+    time_token, time_line = header["frame time"]
+    fps = _frame_rate(time_token, path, time_line)
 
     n_columns = sum(len(node["channels"]) for node in nodes)
     body = lines[data_start - 1:]
@@ -119,7 +140,8 @@ def load_bvh(path: str | os.PathLike, scale: float | None = None) -> Motion:
             data = np.fromiter(map(float, tokens), np.float64, len(tokens)).reshape(n_frames, n_columns)
         except ValueError:
             pass
-    if data is None:  # find the offending line
+    # float() reads 'nan', 'inf' and '1e999' (inf): one vectorised test of all values at once
+    if data is None or not np.isfinite(data).all():  # find the offending line
         data = _bvh_values_by_line(lines, data_start, n_frames, n_columns, path)
     values = torch.from_numpy(data)
 
@@ -178,7 +200,7 @@ def load_bvh(path: str | os.PathLike, scale: float | None = None) -> Motion:
     )
     root_translation = translation * s
     positions, _ = bone_forward_kinematics(local, offsets, parents, root_translation)
-    return Motion(skeleton, local, root_translation, positions, _snap_fps(frame_time), str(path))
+    return Motion(skeleton, local, root_translation, positions, fps, str(path))
 
 
 def _bvh_values_by_line(
@@ -200,26 +222,12 @@ def _bvh_values_by_line(
                 path, number, f"frame line has {len(words)} values; expected {n_columns} (one per channel)"
             )
         last = number
-        try:
-            rows.append([float(word) for word in words])
-        except ValueError:
-            bad = next(word for word in words if not _is_float(word))
-            raise MocapFormatError(
-                path, number, f"non-numeric value {bad!r}; expected {n_columns} numbers"
-            ) from None
+        rows.append(_numbers(words, path, number, "frame line"))
     if len(rows) < n_frames:
         raise MocapFormatError(
             path, last, f"file ends after {len(rows)} frame lines; expected 'Frames: {n_frames}'"
         )
     return np.array(rows, dtype=np.float64).reshape(n_frames, n_columns)
-
-
-def _is_float(word: str) -> bool:
-    try:
-        float(word)
-    except ValueError:
-        return False
-    return True
 
 
 def _parse_bvh_hierarchy(tokens: list[tuple[str, int]], path: Path, motion_line: int) -> list[dict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ CMU_DIR_ENV = ENV_CMU_DIR  # defined once, in posebook.runs
 
 
 _FRAME_LINE = re.compile(rb"^[ \t]*\d+[ \t]*\r?$", re.MULTILINE)
+_MISSING_SHOWN = 10  # clips named in the missing-skeleton warning; the rest are counted
 
 
 def list_cmu(cmu_dir: str | os.PathLike, count_frames: bool = True) -> pd.DataFrame:
@@ -30,6 +32,13 @@ def list_cmu(cmu_dir: str | os.PathLike, count_frames: bool = True) -> pd.DataFr
     Returns:
         DataFrame with columns clip, subject, trial, asf (path or None), amc (path) and, when
         counted, frames; sorted by subject and trial.
+
+    Raises:
+        FileNotFoundError: ``cmu_dir`` is not a directory.
+
+    Warns:
+        UserWarning: once, naming the clips whose ``<subject>.asf`` is missing (their ``asf`` is
+            None): the readers that need a skeleton skip them.
     """
     cmu_dir = Path(cmu_dir)
     if not cmu_dir.is_dir():
@@ -54,7 +63,28 @@ def list_cmu(cmu_dir: str | os.PathLike, count_frames: bool = True) -> pd.DataFr
     def natural(column: pd.Series) -> pd.Series:
         return column.map(lambda v: (int(v) if v.isdigit() else math.inf, v))
 
-    return table.sort_values(["subject", "trial"], key=natural, ignore_index=True)
+    table = table.sort_values(["subject", "trial"], key=natural, ignore_index=True)
+    _warn_missing_skeletons(table, cmu_dir)
+    return table
+
+
+def _warn_missing_skeletons(table: pd.DataFrame, cmu_dir: Path) -> None:
+    """One warning for every clip without a skeleton: the callers that need one drop such clips
+    without a word, and a subject's clips then vanish from a dataset unnoticed."""
+    missing = table[table["asf"].isna()]
+    if missing.empty:
+        return
+    shown = missing.head(_MISSING_SHOWN)
+    named = [f"{row.clip} (expected {row.subject}.asf next to it)" for row in shown.itertuples()]
+    if len(missing) > _MISSING_SHOWN:
+        named.append(f"and {len(missing) - _MISSING_SHOWN} more")
+    clips = "1 clip has" if len(missing) == 1 else f"{len(missing)} clips have"
+    warnings.warn(
+        f"{clips} no skeleton file under {cmu_dir}: {', '.join(named)}; "
+        "they cannot be loaded and are skipped",
+        UserWarning,
+        stacklevel=3,  # the caller of list_cmu
+    )
 
 
 def cmu_dir_from_env(explicit: str | os.PathLike | None = None) -> Path | None:
