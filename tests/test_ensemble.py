@@ -219,3 +219,18 @@ def test_cpu_threads_as_a_decorator():
 
     assert inside() == 1 and inside() == 1  # reusable: a fresh context per call
     assert torch.get_num_threads() == before
+
+
+def test_fit_monitor_sees_every_step_with_gradients_before_the_update():
+    w = torch.nn.Parameter(torch.tensor([[1.0], [2.0]]))  # two members
+    seen = []
+
+    def monitor(step, losses):
+        seen.append((step, losses.clone(), w.grad.clone(), w.detach().clone()))
+
+    fit([w], lambda step: (w ** 2).sum(-1), steps=3, lr=0.1, monitor=monitor)
+    assert [s for s, *_ in seen] == [0, 1, 2]
+    step0 = seen[0]
+    assert torch.equal(step0[1], torch.tensor([1.0, 4.0]))  # the step's per-member losses
+    assert torch.equal(step0[2], 2 * step0[3])  # d(w^2)/dw at the weights before the update
+    assert not torch.equal(seen[1][3], step0[3])  # the update happened after the monitor

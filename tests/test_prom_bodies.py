@@ -8,6 +8,8 @@ same member trained alone; the 2D fit against a fit of a subset.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 
@@ -22,6 +24,7 @@ from posebook.body.models import AnnyBody
 from posebook.data.world import WorldConfig, build_world
 from posebook.experiments import run_experiment
 from posebook.experiments.prom import bodies as PB
+from posebook.experiments.prom import fitting as PF
 from posebook.geometry.rotations import random_rotation
 from posebook.models import body_regressor as BR
 from posebook.models.rotation_heads import REPRESENTATIONS, outputs
@@ -167,14 +170,13 @@ def test_members_with_one_seed_start_alike_and_train_as_if_alone(data, skeleton)
 def test_tiny_training_lowers_the_loss_of_every_representation(data, skeleton):
     variants = [BR.Variant(r, r) for r in REPRESENTATIONS]
     model = _regressor(data, variants, [0] * len(variants))
-    fixed = dict(keypoints=data.keypoints, rotations=data.rotations.expand(len(variants), -1, -1, -1, -1),
-                 shape=data.shape.expand(len(variants), -1, -1), joints=data.joints.expand(len(variants), -1, -1, -1),
-                 joint_set="cmu31")
+    M = len(variants)
+    fixed = dataclasses.replace(data.take(torch.arange(len(data)).expand(M, -1)), keypoints=data.keypoints)
     with torch.no_grad():
-        before = model.losses(skeleton, **fixed)["loss"]
+        before = model.losses(skeleton, fixed)["loss"]
     result = train_regressor(model, skeleton, data, steps=25, batch=16, lr=3e-3)
     with torch.no_grad():
-        after = model.losses(skeleton, **fixed)["loss"]
+        after = model.losses(skeleton, fixed)["loss"]
     assert not any(result.diverged)
     assert bool((after < before).all()), dict(zip(REPRESENTATIONS, (after / before).tolist()))
 
@@ -353,7 +355,7 @@ def test_body_regression_and_ablation_frames(tiny_ctx):
 
 
 def test_fit_2d_frame(tiny_ctx):
-    f = PB.fit_2d(tiny_ctx, fit_samples=4, fit_steps=2, **TINY).frame
+    f = PF.fit_2d(tiny_ctx, fit_samples=4, fit_steps=2, **TINY).frame
     assert {"parametrisation", "key", "seed", "stage", "mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "reproj_px",
             "reproj_unortho_px", "better_mpjpe_frac", "fit_diverged", "paper_mpjpe_mm"} <= set(f.columns)
     assert len(f) == 2 * 3 * 2 and set(f["stage"]) == {"before", "after"}
@@ -365,7 +367,7 @@ def test_fit_2d_frame(tiny_ctx):
     start = before.set_index(["key", "seed"])
     end = after.set_index(["key", "seed"])
     assert (end["reproj_px"] < start["reproj_px"]).all() and (end["mpjpe_mm"] < start["mpjpe_mm"]).all()
-    assert len(PB.table_fit_2d(f)) == 3
+    assert len(PF.table_fit_2d(f)) == 3
     # the fit's loss curves: steps 0..fit_steps on the "after" rows, falling from the start
     for _, row in after.iterrows():
         steps, loss = _curve(row["curve_fit_loss"])
@@ -376,7 +378,7 @@ def test_fit_2d_frame(tiny_ctx):
                         "the 2D fit (PRoM) lowers the 3D MPJPE of the start",
                         "PRoM's fit is better than 6D's on most samples"]
     for tolerance in (C.ConvergenceRule().tolerance, math.inf):  # the default rule; nothing ever "moving"
-        claims = PB.claims_fit_2d(f, rule=C.ConvergenceRule(tolerance=tolerance))
+        claims = PF.claims_fit_2d(f, rule=C.ConvergenceRule(tolerance=tolerance))
         assert list(claims["claim"]) == expected_claims
 
         def moving(*keys: str, tolerance: float = tolerance) -> list[bool]:

@@ -281,7 +281,7 @@ def auc(
     return _pck_curve(distances, thr).mean(-1)
 
 
-def angle_error(R_pred: torch.Tensor, R_target: torch.Tensor) -> torch.Tensor:
+def angle_error(R_pred: torch.Tensor, R_target: torch.Tensor, *, check: bool = True) -> torch.Tensor:
     """Geodesic angle between predicted and true rotations, in degrees (PRoM Table 2a; per joint of MPJAE).
 
     theta = angle(R_pred^T R_target) in [0, 180], computed by
@@ -292,15 +292,17 @@ def angle_error(R_pred: torch.Tensor, R_target: torch.Tensor) -> torch.Tensor:
     Args:
         R_pred: (..., 3, 3) predicted rotation matrices.
         R_target: (..., 3, 3) ground-truth rotation matrices.
+        check: refuse matrices that are not rotations (ValueError naming the worst one); False in
+            training loops whose outputs are rotations by construction (no GPU sync).
 
     Returns:
         (...,) angles in degrees.
     """
     _check_same_shape(R_pred, R_target, "angle_error", "(..., 3, 3)", (3, 3))
-    return torch.rad2deg(geodesic_distance(R_pred, R_target))
+    return torch.rad2deg(geodesic_distance(R_pred, R_target, check=check))
 
 
-def mpjae(R_pred: torch.Tensor, R_target: torch.Tensor) -> torch.Tensor:
+def mpjae(R_pred: torch.Tensor, R_target: torch.Tensor, *, check: bool = True) -> torch.Tensor:
     """Mean per-joint angle error, MPJAE = 1/J sum_j angle(R_pred,j R_gt,j^T), in degrees (SGRE Table 4).
 
     The 3DPW evaluation script compares GLOBAL joint rotations (composed along the kinematic tree) of
@@ -312,12 +314,13 @@ def mpjae(R_pred: torch.Tensor, R_target: torch.Tensor) -> torch.Tensor:
     Args:
         R_pred: (..., J, 3, 3) predicted joint rotation matrices.
         R_target: (..., J, 3, 3) ground-truth joint rotation matrices.
+        check: as in :func:`angle_error`.
 
     Returns:
         (...,) MPJAE per sample, degrees.
     """
     _check_same_shape(R_pred, R_target, "mpjae", "(..., J, 3, 3)", (None, 3, 3))
-    return angle_error(R_pred, R_target).mean(-1)
+    return angle_error(R_pred, R_target, check=check).mean(-1)
 
 
 def _check_hypotheses(pred_hyps: torch.Tensor, target: torch.Tensor, what: str) -> None:

@@ -13,16 +13,28 @@ Conventions used throughout this module:
 - Bounding boxes are square: a centre ``(..., 2)`` in pixels and a side length ``(...,)`` in
   pixels (CLIFF's b = 200 * scale).
 - Lengths in metres, angles in radians.
+- Invalid values are refused, not turned into a plausible finite wrong number: focal lengths,
+  image / bbox / crop sizes and CLIFF's weak-perspective scale s must be finite and > 0, a field
+  of view in (0, pi) radians, keypoints finite, and a rotation argument a rotation (the check of
+  ``geometry.rotations``). The ValueError names the parameter, the first bad value and its
+  index, and what is allowed. Each check is one reduction read back once (a device sync on a
+  GPU); every function that checks values takes a keyword-only ``check=True``, and
+  ``check=False`` skips them for hot loops (then the formula's raw result comes back: negative,
+  inf or NaN for such input). Shapes are always checked. Centres, principal points, translations
+  and points are not checked: NaN / inf in them gives NaN / inf out. ``project`` does not refuse
+  Z <= 0 (see there).
 """
 
 from __future__ import annotations
 
-from typing import Literal, Sequence, Union
+import math
+from typing import Callable, Literal, Sequence, Union
 
 import roma
 import torch
 
-from posebook.geometry.rotations import _check_last_dims  # one shape check for the geometry modules
+# The geometry modules share one shape check, one rotation check and one index format.
+from posebook.geometry.rotations import _check_last_dims, _check_rotation, _format_index
 
 __all__ = [
     "intrinsics",
@@ -58,28 +70,80 @@ def _tensors(*values: TensorLike) -> list[torch.Tensor]:
     return [torch.as_tensor(v, dtype=dtype, device=device) for v in values]
 
 
-def _check_positive(x: torch.Tensor, name: str, unit: str = "pixels") -> None:
-    bad = ~(x > 0)  # also catches NaN
-    if bool(bad.any()):
-        values = x[bad].flatten()[:5].tolist()
-        shown = values[0] if x.numel() == 1 else f"{values} ({int(bad.sum())} of {x.numel()} entries)"
-        raise ValueError(
-            f"{name} must be > 0 {unit}; got {shown}. "
-            "Check the bounding box / image size (e.g. an empty detection or swapped corners)."
-        )
+_BBOX_HINT = "Check the bounding box / image size (e.g. an empty detection or swapped corners)."
+_FOCAL_HINT = (
+    "The focal length is in pixels: default_focal(image_size) = sqrt(W^2 + H^2) when unknown, "
+    "focal_from_fov(fov_rad, size) for a known field of view."
+)
+_CROP_HINT = "crop_size is the side of the square crop in pixels (224 in HMR / SPIN / CLIFF)."
+_SIZE_HINT = "size is the image extent in pixels along the field of view's direction."
 
 
-def intrinsics(focal: TensorLike, principal_point: TensorLike) -> torch.Tensor:
+def _shortest_strs(values: torch.Tensor) -> list[str]:
+    """Each value as the shortest string that reads back to it in its dtype (-0.1, not -0.100000001)."""
+    wide = torch.float64 if values.dtype == torch.float64 else torch.float32  # numpy has no bfloat16
+    return [str(v) for v in values.detach().to("cpu", wide).numpy()]
+
+
+def _check_values(
+    x: torch.Tensor,
+    ok: torch.Tensor,
+    name: str,
+    requirement: str,
+    allowed: str,
+    hint: Union[str, Callable[[torch.Tensor], str]] = "",
+) -> None:
+    """Raise ValueError if an entry of ``x`` is not ``ok`` (a bool mask of ``x``'s shape).
+
+    The message: ``name`` must be ``requirement``; the bad values (at most 5), how many, the index
+    of the first; what is ``allowed``; and ``hint``, a string or a function of the bad values
+    (evaluated only on failure). A passing check costs one reduction and one device sync.
+    """
+    bad = ~ok
+    if not bool(bad.any()):
+        return
+    values = x[bad]
+    shown = _shortest_strs(values.flatten()[:5])
+    if x.numel() == 1:
+        got = shown[0]
+    else:
+        first = _format_index(int(bad.reshape(-1).nonzero()[0]), x.shape)
+        got = f"[{', '.join(shown)}] ({int(bad.sum())} of {x.numel()} entries), the first at index {first}"
+    text = hint(values) if callable(hint) else hint
+    raise ValueError(f"{name} must be {requirement}; got {got}; allowed: {allowed}. {text}".rstrip())
+
+
+def _check_positive(x: torch.Tensor, name: str, unit: str = "pixels", hint: str = _BBOX_HINT) -> None:
+    """Raise ValueError unless every entry of ``x`` is finite and > 0 (NaN and inf are refused)."""
+    requirement = f"> 0 {unit}".rstrip()
+    _check_values(x, torch.isfinite(x) & (x > 0), name, requirement, "finite values > 0", hint)
+
+
+def _scale_hint(relation: str) -> str:
+    """What the weak-perspective scale s is, for the messages of the two CLIFF conversions."""
+    return (
+        f"s is the crop's predicted weak-perspective scale, {relation} > 0 for a subject in front "
+        "of the camera; s <= 0 would put it on or behind the camera plane (t_z inf or < 0). "
+        "Constrain the regressor's s (e.g. softplus or exp), or pass check=False for the raw formula."
+    )
+
+
+def intrinsics(focal: TensorLike, principal_point: TensorLike, *, check: bool = True) -> torch.Tensor:
     """Pinhole intrinsic matrix K = [[f, 0, cx], [0, f, cy], [0, 0, 1]] (PersPose Eq. 1).
 
     Args:
-        focal: scalar or (...,) focal length f in pixels (square pixels, no skew).
+        focal: scalar or (...,) focal length f in pixels (square pixels, no skew), finite, > 0.
         principal_point: (..., 2) principal point (cx, cy) in pixels.
+        check: refuse a bad focal (else f = 0 only fails later, in ``unproject``'s inverse).
     Returns:
         (..., 3, 3), the broadcast batch shape of ``focal`` and ``principal_point``.
+    Raises:
+        ValueError: if ``check`` and a focal length is <= 0 or not finite.
     """
     focal, pp = _tensors(focal, principal_point)
     _check_last_dims(pp, (2,), "principal_point")
+    if check:
+        _check_positive(focal, "focal", hint=_FOCAL_HINT)
     shape = torch.broadcast_shapes(focal.shape, pp.shape[:-1])
     focal = focal.expand(shape)
     pp = pp.expand(*shape, 2)
@@ -92,53 +156,91 @@ def intrinsics(focal: TensorLike, principal_point: TensorLike) -> torch.Tensor:
     return torch.stack(rows, dim=-2)
 
 
-def fov(focal: TensorLike, size: TensorLike) -> torch.Tensor:
+def fov(focal: TensorLike, size: TensorLike, *, check: bool = True) -> torch.Tensor:
     """Field of view 2 arctan(size / 2f), radians (PersPose Eq. 2).
 
     Args:
-        focal: (...) focal length in pixels.
+        focal: (...) focal length in pixels, finite, > 0.
         size: (...) image extent in pixels along the direction of interest (w for FOV_x, h for
-            FOV_y, sqrt(w^2 + h^2) for the diagonal FOV).
+            FOV_y, sqrt(w^2 + h^2) for the diagonal FOV), finite, > 0.
+        check: refuse bad values (else f < 0 gives a negative angle, f = 0 pi).
     Returns:
-        (...) angle in radians.
+        (...) angle in radians, in (0, pi).
+    Raises:
+        ValueError: if ``check`` and a focal length or size is <= 0 or not finite.
     """
     focal, size = _tensors(focal, size)
+    if check:
+        _check_positive(focal, "focal", hint=_FOCAL_HINT)
+        _check_positive(size, "size", hint=_SIZE_HINT)
     return 2.0 * torch.atan(size / (2.0 * focal))
 
 
-def focal_from_fov(fov_rad: TensorLike, size: TensorLike) -> torch.Tensor:
+def _degrees_hint(bad: torch.Tensor) -> str:
+    """A hint for a field of view given in degrees by mistake (a bad value above pi)."""
+    big = bad[torch.isfinite(bad) & (bad > math.pi)]
+    if big.numel() == 0:
+        return ""
+    value = float(big.flatten()[0])
+    return (
+        f"{value:g} looks like degrees: pass radians, math.radians({value:g}) = "
+        f"{math.radians(value):.6g} (torch.deg2rad for tensors)."
+    )
+
+
+def focal_from_fov(fov_rad: TensorLike, size: TensorLike, *, check: bool = True) -> torch.Tensor:
     """Focal length f = size / (2 tan(fov / 2)) in pixels; inverse of ``fov`` (PersPose Eq. 2).
 
     Args:
         fov_rad: (...) field of view in radians, in (0, pi).
-        size: (...) image extent in pixels along the same direction.
+        size: (...) image extent in pixels along the same direction, finite, > 0.
+        check: refuse bad values (else degrees by mistake, ``focal_from_fov(60.0, 640)``, give
+            the plausible-looking -49.96 px: tan has period pi).
     Returns:
         (...) focal length in pixels.
+    Raises:
+        ValueError: if ``check`` and a field of view is not in (0, pi) (the message suggests
+            math.radians for values above pi) or a size is <= 0 or not finite.
     """
     fov_rad, size = _tensors(fov_rad, size)
+    if check:
+        ok = torch.isfinite(fov_rad) & (fov_rad > 0) & (fov_rad < math.pi)
+        _check_values(fov_rad, ok, "fov_rad", "in (0, pi) radians", "0 < fov_rad < pi = 3.14159",
+                      _degrees_hint)
+        _check_positive(size, "size", hint=_SIZE_HINT)
     return size / (2.0 * torch.tan(0.5 * fov_rad))
 
 
-def default_focal(image_size: TensorLike) -> torch.Tensor:
+def default_focal(image_size: TensorLike, *, check: bool = True) -> torch.Tensor:
     """CLIFF's focal length for an unknown camera, f = sqrt(W^2 + H^2) (CLIFF Sec. 3.3).
 
     CLIFF says this is a diagonal FOV of 55 deg; it is in fact 2 arctan(1/2) = 53.13 deg for
     every image size (a 55 deg diagonal FOV would need f = 0.9605 sqrt(W^2 + H^2)).
 
     Args:
-        image_size: (..., 2) (W, H) in pixels.
+        image_size: (..., 2) (W, H) in pixels, finite, > 0.
+        check: refuse bad sizes (else (0, 0) gives f = 0).
     Returns:
         (...) focal length in pixels.
+    Raises:
+        ValueError: if ``check`` and a width or height is <= 0 or not finite.
     """
     (size,) = _tensors(image_size)
     _check_last_dims(size, (2,), "image_size")
+    if check:
+        _check_positive(size, "image_size")
     return torch.linalg.vector_norm(size, dim=-1)
 
 
 def project(points: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """Perspective projection u = K X / Z of camera-frame points (CLIFF Eq. 4/8's Pi).
 
-    No clipping: points must have Z != 0 (Z > 0 to be in front of the camera).
+    No clipping and no check on Z, by choice: a point behind the camera (Z < 0) projects,
+    mirrored through the principal point, as the homogeneous formula says (legitimate geometry:
+    visibility or clipping is decided by the caller), and a point on the camera plane (Z = 0)
+    gives inf (NaN for X = Y = 0), never a finite pixel. A check would also cost a device sync in
+    the fitting loops that call this every step; test ``points[..., 2] > 0`` where being in
+    front matters.
 
     Args:
         points: (..., J, 3) camera-frame points, metres.
@@ -170,7 +272,7 @@ def unproject(uv: torch.Tensor, depth: torch.Tensor, K: torch.Tensor) -> torch.T
 
 
 def crop_transform(
-    bbox_center: TensorLike, bbox_size: TensorLike, crop_size: TensorLike
+    bbox_center: TensorLike, bbox_size: TensorLike, crop_size: TensorLike, *, check: bool = True
 ) -> torch.Tensor:
     """Affine map A from full-image pixels to crop pixels (PersPose Eq. 3, corrected).
 
@@ -181,24 +283,31 @@ def crop_transform(
 
     Args:
         bbox_center: (..., 2) bbox centre (c_u, c_v) in full-image pixels.
-        bbox_size: (...) side of the square bbox in pixels, > 0.
-        crop_size: scalar or (...) side of the square crop in pixels, > 0.
+        bbox_size: (...) side of the square bbox in pixels, finite, > 0.
+        crop_size: scalar or (...) side of the square crop in pixels, finite, > 0.
+        check: refuse bad sizes.
     Returns:
         (..., 3, 3).
     Raises:
-        ValueError: if a bbox or crop size is not positive.
+        ValueError: if ``check`` and a bbox or crop size is <= 0 or not finite.
     """
     center, b, r = _tensors(bbox_center, bbox_size, crop_size)
     _check_last_dims(center, (2,), "bbox_center")
-    _check_positive(b, "bbox_size")
-    _check_positive(r, "crop_size")
+    if check:
+        _check_positive(b, "bbox_size")
+        _check_positive(r, "crop_size", hint=_CROP_HINT)
     s = r / b
     t = 0.5 * r[..., None] - s[..., None] * center
-    return intrinsics(s, t)
+    return intrinsics(s, t, check=False)  # s > 0 whenever b and r are
 
 
 def crop_intrinsics(
-    K: torch.Tensor, bbox_center: TensorLike, bbox_size: TensorLike, crop_size: TensorLike
+    K: torch.Tensor,
+    bbox_center: TensorLike,
+    bbox_size: TensorLike,
+    crop_size: TensorLike,
+    *,
+    check: bool = True,
 ) -> torch.Tensor:
     """Intrinsics of the resized crop, K_crop = A K (PersPose Eq. 3-4, with s = crop / bbox).
 
@@ -207,15 +316,16 @@ def crop_intrinsics(
     Args:
         K: (..., 3, 3) full-image intrinsics.
         bbox_center: (..., 2) square bbox centre in full-image pixels.
-        bbox_size: (...) bbox side in pixels, > 0.
-        crop_size: scalar or (...) crop side in pixels, > 0.
+        bbox_size: (...) bbox side in pixels, finite, > 0.
+        crop_size: scalar or (...) crop side in pixels, finite, > 0.
+        check: refuse bad sizes (as ``crop_transform``).
     Returns:
         (..., 3, 3).
     Raises:
-        ValueError: if a bbox or crop size is not positive.
+        ValueError: if ``check`` and a bbox or crop size is <= 0 or not finite.
     """
     _check_last_dims(K, (3, 3), "K")
-    A = crop_transform(*_tensors(K, bbox_center, bbox_size, crop_size)[1:])
+    A = crop_transform(*_tensors(K, bbox_center, bbox_size, crop_size)[1:], check=check)
     return A @ K
 
 
@@ -225,6 +335,8 @@ def cliff_bbox_info(
     image_size: TensorLike,
     focal: TensorLike,
     normalization: Literal["paper", "demo"] = "paper",
+    *,
+    check: bool = True,
 ) -> torch.Tensor:
     """CLIFF's bounding-box input I_bbox (CLIFF Eq. 5).
 
@@ -234,17 +346,24 @@ def cliff_bbox_info(
 
     Args:
         bbox_center: (..., 2) bbox centre in pixels.
-        bbox_size: (...) bbox side b in pixels, > 0.
-        image_size: (..., 2) (W, H) in pixels.
-        focal: (...) focal length in pixels (``default_focal`` when unknown).
+        bbox_size: (...) bbox side b in pixels, finite, > 0.
+        image_size: (..., 2) (W, H) in pixels, finite, > 0.
+        focal: (...) focal length in pixels (``default_focal`` when unknown), finite, > 0.
         normalization: "paper" or "demo".
+        check: refuse bad sizes and focal lengths.
     Returns:
         (..., 3).
+    Raises:
+        ValueError: for an unknown ``normalization``; if ``check`` and a bbox size, image size or
+            focal length is <= 0 or not finite.
     """
     center, b, size, f = _tensors(bbox_center, bbox_size, image_size, focal)
     _check_last_dims(center, (2,), "bbox_center")
     _check_last_dims(size, (2,), "image_size")
-    _check_positive(b, "bbox_size")
+    if check:
+        _check_positive(b, "bbox_size")
+        _check_positive(size, "image_size")
+        _check_positive(f, "focal", hint=_FOCAL_HINT)
     offset = (center - 0.5 * size) / f[..., None]
     scale = b / f
     if normalization == "demo":
@@ -257,20 +376,32 @@ def cliff_bbox_info(
 
 
 def weak_perspective_to_translation(
-    cam: torch.Tensor, focal: TensorLike = 5000.0, crop_size: TensorLike = 224.0
+    cam: torch.Tensor,
+    focal: TensorLike = 5000.0,
+    crop_size: TensorLike = 224.0,
+    *,
+    check: bool = True,
 ) -> torch.Tensor:
     """HMR's crop-frame translation t_crop = [t_x, t_y, 2 f / (r s)] (CLIFF Eq. 1).
 
     Args:
         cam: (..., 3) weak-perspective camera [s, t_x, t_y] in normalised crop coordinates
-            (the crop spans [-1, 1]).
-        focal: the crop camera's focal length f_HMR in pixels (5000 in HMR/SPIN/CLIFF).
-        crop_size: r, the crop side in pixels (224).
+            (the crop spans [-1, 1]); s = 2 f / (r t_z) must be finite and > 0.
+        focal: the crop camera's focal length f_HMR in pixels (5000 in HMR/SPIN/CLIFF), > 0.
+        crop_size: r, the crop side in pixels (224), > 0.
+        check: refuse bad s, focal and crop size (else s <= 0 gives t_z <= 0 or inf, s = inf
+            the finite t_z = 0). Pass ``False`` in training losses on raw regressor outputs.
     Returns:
         (..., 3) translation in metres.
+    Raises:
+        ValueError: if ``check`` and s, the focal length or the crop size is <= 0 or not finite.
     """
     _check_last_dims(cam, (3,), "cam")
     f, r = _tensors(cam, focal, crop_size)[1:]
+    if check:
+        _check_positive(f, "focal", hint=_FOCAL_HINT)
+        _check_positive(r, "crop_size", hint=_CROP_HINT)
+        _check_positive(cam[..., 0], "cam[..., 0] (s)", unit="", hint=_scale_hint("s = 2 f / (r t_z)"))
     tz = 2.0 * f / (r * cam[..., 0])
     return torch.stack((cam[..., 1], cam[..., 2], tz), dim=-1)
 
@@ -281,6 +412,8 @@ def cam_crop_to_full(
     bbox_size: TensorLike,
     image_size: TensorLike,
     focal: TensorLike,
+    *,
+    check: bool = True,
 ) -> torch.Tensor:
     """Full-frame root translation from the crop's weak-perspective camera (CLIFF Eq. 7 / 7.1).
 
@@ -290,19 +423,31 @@ def cam_crop_to_full(
     root depth t_z then projects onto the b s-pixel square around the bbox (CLIFF supp. Eq. 7.2).
 
     Args:
-        cam_crop: (..., 3) [s, t_x, t_y] predicted for the crop.
+        cam_crop: (..., 3) [s, t_x, t_y] predicted for the crop; s = 2 f / (b t_z) must be finite
+            and > 0.
         bbox_center: (..., 2) bbox centre in pixels.
-        bbox_size: (...) bbox side b in pixels, > 0.
-        image_size: (..., 2) (W, H) in pixels.
-        focal: (...) full-frame focal length in pixels.
+        bbox_size: (...) bbox side b in pixels, finite, > 0.
+        image_size: (..., 2) (W, H) in pixels, finite, > 0.
+        focal: (...) full-frame focal length in pixels, finite, > 0.
+        check: refuse bad s, sizes and focal lengths (else s <= 0 or b <= 0 give t_z <= 0 or inf,
+            b = inf the finite t = (t_x, t_y, 0)). Pass ``False`` in training losses on raw
+            regressor outputs.
     Returns:
         (..., 3) translation t_full in metres.
+    Raises:
+        ValueError: if ``check`` and s, a bbox size, image size or focal length is <= 0 or not
+            finite.
     """
     _check_last_dims(cam_crop, (3,), "cam_crop")
     center, b, size, f = _tensors(cam_crop, bbox_center, bbox_size, image_size, focal)[1:]
     _check_last_dims(center, (2,), "bbox_center")
     _check_last_dims(size, (2,), "image_size")
-    _check_positive(b, "bbox_size")
+    if check:
+        _check_positive(b, "bbox_size")
+        _check_positive(size, "image_size")
+        _check_positive(f, "focal", hint=_FOCAL_HINT)
+        _check_positive(cam_crop[..., 0], "cam_crop[..., 0] (s)", unit="",
+                        hint=_scale_hint("s = 2 f / (b t_z)"))
     bs = b * cam_crop[..., 0]
     tz = 2.0 * f / bs
     txy = cam_crop[..., 1:] + 2.0 * (center - 0.5 * size) / bs[..., None]
@@ -380,7 +525,7 @@ def perspective_rotation(K: torch.Tensor, center_uv: TensorLike) -> torch.Tensor
     return roma.rotvec_to_rotmat(cross * ratio[..., None])
 
 
-def perspective_homography(K: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+def perspective_homography(K: torch.Tensor, R: torch.Tensor, *, check: bool = True) -> torch.Tensor:
     """Image warp M = K R K^-1 of a camera rotation R about its centre (PersPose Eq. 17).
 
     A pixel p of the image of X maps to the pixel of R X: p' ~ M p.
@@ -388,11 +533,17 @@ def perspective_homography(K: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
     Args:
         K: (..., 3, 3) intrinsics.
         R: (..., 3, 3) rotation (e.g. ``perspective_rotation(K, c)``).
+        check: refuse an R that is not a rotation (a scaled R gives the same warp, a reflected or
+            sheared one a warp that no camera rotation makes); see ``geometry.rotations``.
     Returns:
         (..., 3, 3) homography.
+    Raises:
+        ValueError: if ``check`` and a finite R is not a rotation.
     """
     _check_last_dims(K, (3, 3), "K")
     _check_last_dims(R, (3, 3), "R")
+    if check:
+        _check_rotation(R, "R")
     return K @ R @ torch.linalg.inv(K)
 
 
@@ -412,19 +563,33 @@ def apply_homography(H: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     return out[..., :2] / out[..., 2:]
 
 
-def bbox_from_points(uv: torch.Tensor, scale: float = 1.2) -> tuple[torch.Tensor, torch.Tensor]:
+def bbox_from_points(
+    uv: torch.Tensor, scale: float = 1.2, *, check: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Square bbox around 2D keypoints: centre of their extent, side = scale * max(width, height).
 
     Args:
-        uv: (..., J, 2) keypoints in pixels.
+        uv: (..., J, 2) keypoints in pixels, J >= 1, finite.
         scale: enlargement factor (>= 1 keeps every keypoint inside).
+        check: refuse non-finite keypoints and a bbox of size <= 0 (else an inf keypoint gives
+            an inf bbox, coincident keypoints a bbox of size 0).
     Returns:
         center (..., 2) and size (...) in pixels.
     Raises:
-        ValueError: if the keypoints span zero width and height (size would be 0).
+        ValueError: if there are no keypoints (J = 0, always checked); if ``check`` and a keypoint
+            is not finite, or the keypoints span zero width and height (size would be 0).
     """
     _check_last_dims(uv, (2,), "uv")
+    if uv.dim() < 2 or uv.shape[-2] == 0:
+        raise ValueError(
+            f"uv must have shape (..., J, 2) with J >= 1 keypoints per bbox; got {tuple(uv.shape)}. "
+            "An empty keypoint set has no bounding box (e.g. a detection without visible joints)."
+        )
+    if check:
+        _check_values(uv, torch.isfinite(uv), "uv", "finite", "finite pixel coordinates",
+                      "Drop or mask the non-finite keypoints (e.g. missing joints) first.")
     lo, hi = uv.amin(dim=-2), uv.amax(dim=-2)
     size = scale * (hi - lo).amax(dim=-1)
-    _check_positive(size, "bbox size from keypoints (scale * max extent)")
+    if check:
+        _check_positive(size, "bbox size from keypoints (scale * max extent)")
     return 0.5 * (lo + hi), size

@@ -19,7 +19,16 @@ Conventions used throughout this module:
   returns an all-NaN result for a batch element whose input holds a NaN or +-inf entry, other
   elements untouched. The output is multiplied by NaN there (by 1 elsewhere), so the gradient of
   such an element is NaN too, while a finite element's value and gradient are exactly those
-  without the check. Nothing raises on non-finite values (a check would cost a device sync).
+  without the check. Nothing raises on non-finite values (NaN is not a plausible number, so it
+  needs no refusal; the rotation check below skips such elements).
+- Functions documented to take ROTATION matrices (``matrix_to_axis_angle``,
+  ``matrix_to_quaternion``, ``matrix_to_euler``, ``geodesic_distance``, and
+  ``camera.perspective_homography``) refuse, with a ValueError, a finite matrix that is not one:
+  max|R^T R - I| or |det R - 1| above a dtype-dependent tolerance (``_ROTATION_ATOL``: 1e-4 in
+  float64, 1e-3 in float32, 2e-2 in float16, 1e-1 in bfloat16). Otherwise a scaled or reflected
+  matrix would give a plausible, finite, wrong angle (``geodesic_distance(0, I)`` was pi). The check
+  is one vectorised reduction read back once (a device sync on a GPU); ``check=False`` skips it, for
+  hot loops whose matrices are rotations by construction.
 
 The conversions are thin wrappers over roma. What the papers are about (r_GS, g_GS, g_SVD) is
 hand-written so that its autograd graph is exactly the one PRoM analyses.
@@ -55,6 +64,77 @@ def _check_last_dims(x: torch.Tensor, shape: tuple[int, ...], name: str) -> None
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if tuple(x.shape[x.dim() - len(shape):]) != shape or x.dim() < len(shape):
         raise ValueError(f"{name} must have shape (..., {', '.join(map(str, shape))}), got {tuple(x.shape)}")
+
+
+def _format_index(flat: int, shape: Sequence[int]) -> str:
+    """The multi-index of flat position ``flat`` in a tensor of ``shape``, as ``(i, j, ...)``."""
+    index = []
+    for size in reversed(tuple(shape)):
+        flat, i = divmod(flat, size)
+        index.append(i)
+    return f"({', '.join(map(str, reversed(index)))}{',' if len(index) == 1 else ''})"
+
+
+# Tolerance of the rotation check on max|R^T R - I| and |det R - 1|, per dtype. It must pass what
+# rounding leaves in real rotations (measured: float32 ~1e-7, 2.6e-6 after a chain of 24 products,
+# 5e-5 for r_GS of 1e5 random 6D vectors; float16 8e-4 / 6e-3 for 24 products; bfloat16 7.5e-3 /
+# 5e-2) and refuse what is not a rotation (a reflection: det -1; a 1 % scale: 2e-2 in R^T R).
+# bfloat16 cannot tell a few-percent scale from rounding. r_GS of nearly collinear columns is off by
+# ~eps / sin(alpha) (see matrix_from_6d): in float32 above 1e-3 for alpha below ~1e-4 rad, so such
+# near-degenerate outputs are refused unless check=False. float64 (and any other dtype): the default.
+_ROTATION_ATOL = {torch.float32: 1e-3, torch.float16: 2e-2, torch.bfloat16: 1e-1}
+_ROTATION_ATOL_DEFAULT = 1e-4
+
+
+def _rotation_errors(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(batch) max|R^T R - I| and det R of each matrix, 0 and 1 for a non-finite one (no graph)."""
+    with torch.no_grad():
+        # At least float32: in float16 / bfloat16 the check's own products would add rounding.
+        R = matrix.detach().to(torch.promote_types(matrix.dtype, torch.float32))
+        eye = torch.eye(3, dtype=R.dtype, device=R.device)
+        # Non-finite matrices give NaN by the documented rule, so they are not refused: replace
+        # them by I (error 0), which also keeps inf - inf out of the products.
+        R = torch.where(_nonfinite(R, 2)[..., None, None], eye, R)
+        orth = (R.transpose(-1, -2) @ R - eye).abs().amax(dim=(-2, -1))
+        # det by the triple product (c0 x c1) . c2: no LU factorisation, no pivoting.
+        det = (torch.linalg.cross(R[..., :, 0], R[..., :, 1], dim=-1) * R[..., :, 2]).sum(-1)
+    return orth, det
+
+
+def _check_rotation(matrix: torch.Tensor, name: str, atol: Optional[float] = None) -> None:
+    """Raise ValueError unless every finite matrix of ``matrix`` (..., 3, 3) is a rotation.
+
+    A rotation here has max|R^T R - I| <= atol and |det R - 1| <= atol; ``atol=None`` takes the
+    dtype's value from ``_ROTATION_ATOL`` (1e-4 for float64). Matrices with a NaN or inf entry pass
+    (they give NaN outputs). All matrices are checked in one reduction; the verdict costs one
+    device sync, and only a refusal reads more (the worst matrix's numbers).
+
+    Raises:
+        ValueError: naming ``name``, the worst matrix's batch index, its orthogonality error and
+            determinant, the tolerance, and what to do about it.
+    """
+    if matrix.numel() == 0:
+        return
+    tol = _ROTATION_ATOL.get(matrix.dtype, _ROTATION_ATOL_DEFAULT) if atol is None else atol
+    orth, det = _rotation_errors(matrix)
+    # maximum propagates NaN (overflowing finite entries), so "not <= tol" refuses those too.
+    error = torch.maximum(orth, (det - 1.0).abs()).reshape(-1)
+    worst, flat = error.max(dim=0)
+    if bool(worst <= tol):  # the one sync of a passing check
+        return
+    k = int(flat)
+    batch = tuple(matrix.shape[:-2])
+    which = f"the worst of {error.numel()} matrices, at batch index {_format_index(k, batch)}," \
+        if batch else "the matrix"
+    worst_orth, worst_det = float(orth.reshape(-1)[k]), float(det.reshape(-1)[k])
+    reflection = " (det < 0: a reflection, e.g. a flipped axis)" if worst_det < 0 else ""
+    raise ValueError(
+        f"{name} must hold rotation matrices (R^T R = I, det R = +1, each to {tol:g} in "
+        f"{str(matrix.dtype).removeprefix('torch.')}); {which} has "
+        f"max|R^T R - I| = {worst_orth:.3g} and det R = {worst_det:.6g}{reflection}. "
+        "Project it onto SO(3) first with svd_orthogonalize (the nearest rotation) or "
+        "gram_schmidt, or pass check=False to skip this check."
+    )
 
 
 def _normalize(v: torch.Tensor) -> torch.Tensor:
@@ -262,15 +342,21 @@ def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
     return _nan_where(roma.rotvec_to_rotmat(axis_angle), _nonfinite(axis_angle, 1))
 
 
-def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
+def matrix_to_axis_angle(matrix: torch.Tensor, *, check: bool = True) -> torch.Tensor:
     """Rotation matrix -> rotation vector with angle in [0, pi] (roma).
 
     Args:
         matrix: (..., 3, 3) rotation matrices.
+        check: refuse (ValueError) a finite matrix that is not a rotation, see the module
+            docstring; ``False`` skips the check and its device sync (hot loops).
     Returns:
         (..., 3) axis * angle, radians.
+    Raises:
+        ValueError: if ``check`` and a finite matrix is not a rotation (scaled, sheared, reflected).
     """
     _check_last_dims(matrix, (3, 3), "matrix")
+    if check:
+        _check_rotation(matrix, "matrix")
     return _nan_where(roma.rotmat_to_rotvec(matrix), _nonfinite(matrix, 2))
 
 
@@ -290,16 +376,24 @@ def quaternion_to_matrix(quaternion: torch.Tensor, scalar_first: bool = False) -
     return _nan_where(roma.unitquat_to_rotmat(roma.quat_normalize(quaternion)), bad)
 
 
-def matrix_to_quaternion(matrix: torch.Tensor, scalar_first: bool = False) -> torch.Tensor:
+def matrix_to_quaternion(
+    matrix: torch.Tensor, scalar_first: bool = False, *, check: bool = True
+) -> torch.Tensor:
     """Rotation matrix -> unit quaternion with non-negative scalar part w (roma).
 
     Args:
         matrix: (..., 3, 3) rotation matrices.
         scalar_first: output ``(w, x, y, z)`` instead of roma's ``(x, y, z, w)``.
+        check: refuse (ValueError) a finite matrix that is not a rotation, see the module
+            docstring; ``False`` skips the check and its device sync (hot loops).
     Returns:
         (..., 4) unit quaternions, sign fixed so that w >= 0.
+    Raises:
+        ValueError: if ``check`` and a finite matrix is not a rotation (scaled, sheared, reflected).
     """
     _check_last_dims(matrix, (3, 3), "matrix")
+    if check:
+        _check_rotation(matrix, "matrix")
     q = roma.rotmat_to_unitquat(matrix)
     q = _nan_where(torch.where(q[..., 3:] < 0, -q, q), _nonfinite(matrix, 2))
     return roma.quat_xyzw_to_wxyz(q) if scalar_first else q
@@ -321,18 +415,26 @@ def euler_to_matrix(angles: torch.Tensor, convention: str, degrees: bool = False
     return _nan_where(roma.euler_to_rotmat(convention, angles, degrees=degrees), _nonfinite(angles, 1))
 
 
-def matrix_to_euler(matrix: torch.Tensor, convention: str, degrees: bool = False) -> torch.Tensor:
+def matrix_to_euler(
+    matrix: torch.Tensor, convention: str, degrees: bool = False, *, check: bool = True
+) -> torch.Tensor:
     """Rotation matrix -> Euler angles (roma); inverse of ``euler_to_matrix``.
 
     Args:
         matrix: (..., 3, 3) rotation matrices.
         convention: see ``euler_to_matrix``.
         degrees: return degrees instead of radians.
+        check: refuse (ValueError) a finite matrix that is not a rotation, see the module
+            docstring; ``False`` skips the check and its device sync (hot loops).
     Returns:
         (..., 3) angles; the middle one lies in [-pi/2, pi/2] for Tait-Bryan conventions.
+    Raises:
+        ValueError: for a bad ``convention``; if ``check`` and a finite matrix is not a rotation.
     """
     _check_last_dims(matrix, (3, 3), "matrix")
     _check_convention(convention)
+    if check:
+        _check_rotation(matrix, "matrix")
     return _nan_where(roma.rotmat_to_euler(convention, matrix, degrees=degrees), _nonfinite(matrix, 2))
 
 
@@ -351,7 +453,7 @@ def _check_convention(convention: str) -> None:
         )
 
 
-def geodesic_distance(R1: torch.Tensor, R2: torch.Tensor) -> torch.Tensor:
+def geodesic_distance(R1: torch.Tensor, R2: torch.Tensor, *, check: bool = True) -> torch.Tensor:
     """Angle of the relative rotation R1^T R2, in radians, in [0, pi].
 
     theta = atan2(|vee(M - M^T)| / 2, (tr M - 1) / 2) with M = R1^T R2: accurate to machine
@@ -362,11 +464,19 @@ def geodesic_distance(R1: torch.Tensor, R2: torch.Tensor) -> torch.Tensor:
 
     Args:
         R1, R2: (..., 3, 3) rotation matrices (broadcastable).
+        check: refuse (ValueError) a finite R1 or R2 that is not a rotation (``geodesic_distance(0,
+            I)`` would be pi), see the module docstring. Pass ``False`` in training losses and
+            metrics on matrices that are rotations by construction: no check, no device sync.
     Returns:
         (...) angles in radians.
+    Raises:
+        ValueError: if ``check`` and a finite matrix of R1 or R2 is not a rotation.
     """
     _check_last_dims(R1, (3, 3), "R1")
     _check_last_dims(R2, (3, 3), "R2")
+    if check:
+        _check_rotation(R1, "R1")
+        _check_rotation(R2, "R2")
     M = R1.transpose(-1, -2) @ R2
     cos = 0.5 * (M.diagonal(dim1=-2, dim2=-1).sum(-1) - 1.0)
     skew = torch.stack(

@@ -43,6 +43,7 @@ with the same seed start from identical weights whatever their representation: a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
@@ -188,6 +189,11 @@ class RegressionData:
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
 
+    def take(self, index: torch.Tensor) -> "RegressionData":
+        """The samples ``index`` ((B,) or (M, B) ints: one batch per member) of every tensor field."""
+        return dataclasses.replace(self, **{f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)
+                                            if isinstance(getattr(self, f.name), torch.Tensor)})
+
     @classmethod
     def from_world(cls, world, input_joints: str = "cmu31", loss_joints: str = "cmu31",
                    device: Union[str, torch.device, None] = None,
@@ -330,26 +336,25 @@ class BodyRegressor(torch.nn.Module):
             fields.append(None)
         return RotationOutputs(*fields)
 
-    def losses(self, skeleton: AnnySkeleton, keypoints: torch.Tensor, rotations: torch.Tensor,
-               shape: torch.Tensor, joints: torch.Tensor, joint_set: str,
+    def losses(self, skeleton: AnnySkeleton, batch: RegressionData,
                weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
         """PRoM Eq. 36 (MSE; joints and phenotypes, no mesh term) per member.
 
         Args:
             skeleton: the :class:`AnnySkeleton` of the forward kinematics h.
-            keypoints: (M, B, K, 2) or (B, K, 2) inputs.
-            rotations: (M, B, 31, 3, 3) ground truth; shape: (M, B, 6); joints: (M, B, J, 3)
-                root-relative ground-truth joints of ``joint_set``.
+            batch: one batch per member (:meth:`RegressionData.take` with (M, B) indices): keypoints
+                (M, B, K, 2) (or (B, K, 2) shared), rotations (M, B, 31, 3, 3), shape (M, B, 6),
+                joints (M, B, J, 3) root-relative ground-truth joints of ``batch.joint_set``.
         Returns:
             ``{"loss", "rotation", "joints", "shape"}``, each (M,); "loss" is NaN for members whose
             outputs are not finite.
         """
-        raw, beta = self(keypoints)
+        raw, beta = self(batch.keypoints)
         raw, bad = zero_nonfinite_members(raw)
         R_theta, R_y, _ = self.matrices(raw, training=True)
-        l_rot = per_member_mse(R_theta, rotations)
-        l_joints = per_member_mse(skeleton.joints(R_y, beta, joint_set), joints)
-        l_shape = per_member_mse(beta, shape)
+        l_rot = per_member_mse(R_theta, batch.rotations)
+        l_joints = per_member_mse(skeleton.joints(R_y, beta, batch.joint_set), batch.joints)
+        l_shape = per_member_mse(beta, batch.shape)
         total = weights.rotation * l_rot + weights.joints * l_joints + weights.shape * l_shape
         total = torch.where(bad, torch.full_like(total, math.nan), total)
         return {"loss": total, "rotation": l_rot, "joints": l_joints, "shape": l_shape}

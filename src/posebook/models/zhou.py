@@ -143,7 +143,7 @@ class RotationAutoencoder:
             R = self.test[start:start + chunk].expand(self.members, -1, 3, 3)
             raw, bad = self._raw(R)
             bad_any |= bad
-            errs.append(angle_error(self.heads.rotations(raw), R))
+            errs.append(angle_error(self.heads.rotations(raw), R, check=False))  # rotations by construction; no sync
         stats = error_stats(torch.cat(errs, dim=1))
         return {k: torch.where(bad_any, torch.full_like(v, math.nan), v) for k, v in stats.items()}
 
@@ -218,6 +218,6 @@ class PointCloudPoseNet:
                 R = R1.expand(self.members, -1, 3, 3)
                 raw, bad = self._raw(ref, self._rotate(R, ref))
                 bad_any |= bad
-                errs.append(angle_error(self.heads.rotations(raw), R))
+                errs.append(angle_error(self.heads.rotations(raw), R, check=False))  # rotations by construction; no sync
         stats = error_stats(torch.cat(errs, dim=1))
         return {k: torch.where(bad_any, torch.full_like(v, math.nan), v) for k, v in stats.items()}

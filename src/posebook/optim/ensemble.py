@@ -109,6 +109,7 @@ def fit(
     lr_milestones: Sequence[int] = (),
     lr_gamma: float = 0.1,
     progress: bool = False,
+    monitor: Optional[Callable[[int, torch.Tensor], None]] = None,
 ) -> FitResult:
     """Train M stacked members with :class:`EnsembleAdam`, recording divergence per member.
 
@@ -121,6 +122,8 @@ def fit(
             ``eval_every`` steps when ``eval_every > 0``, and always after the last step.
         lr_milestones: steps at which the learning rate is multiplied by ``lr_gamma``.
         progress: show a tqdm bar (on stderr: keep False in notebooks and CI).
+        monitor: ``monitor(step, losses)`` after each backward pass, before the update (the
+            parameters hold their gradients; ``losses`` (M,) detached): per-step diagnostics.
     Returns:
         :class:`FitResult`.
     """
@@ -188,6 +191,8 @@ def fit(
             if p.grad is not None:
                 bad_grad |= nonfinite_members(p.grad)
         mark(bad_grad, step + 1)
+        if monitor is not None:
+            monitor(step, losses.detach())
         opt.step(alive)
         loss_sum += torch.where(alive, losses.detach().to(torch.float64), torch.zeros_like(loss_sum))
         loss_count += 1

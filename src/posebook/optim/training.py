@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 
@@ -30,7 +30,8 @@ def train_task(task, *, steps: int, lr: Union[float, Sequence[float], torch.Tens
 def train_regressor(model: BodyRegressor, skeleton: AnnySkeleton, data: RegressionData, *, steps: int,
                     batch: int, lr: Union[float, Sequence[float], torch.Tensor],
                     weights: LossWeights = LossWeights(), lr_milestones: Sequence[int] = (),
-                    log_every: int = 0, eval_fn=None, progress: bool = False) -> FitResult:
+                    log_every: int = 0, eval_fn=None, progress: bool = False,
+                    monitor: Optional[Callable[[int, RegressionData, torch.Tensor], None]] = None) -> FitResult:
     """Train every member of ``model`` with Adam on ``data`` (:func:`posebook.optim.ensemble.fit`).
 
     Each step draws ``batch`` training samples (with replacement) per seed, from a generator seeded
@@ -44,6 +45,9 @@ def train_regressor(model: BodyRegressor, skeleton: AnnySkeleton, data: Regressi
         log_every: log the mean training loss (and ``eval_fn``'s metrics) every this many steps
             (0: once, over the whole run).
         eval_fn: ``eval_fn() -> {metric: (M,)}`` (learning curves of test metrics), or None.
+        monitor: ``monitor(step, batch, losses)`` after each backward pass, before the update
+            (gradients in ``model.parameters()``; ``batch`` the step's :class:`RegressionData`,
+            ``losses`` (M,) detached): diagnostics such as gradient norms or loss spikes.
     Returns:
         :class:`~posebook.optim.ensemble.FitResult`; its history has ``train_loss``, the mean
         loss of each logged window.
@@ -54,13 +58,14 @@ def train_regressor(model: BodyRegressor, skeleton: AnnySkeleton, data: Regressi
     seed_index = torch.tensor([seeds.index(s) for s in model.seeds], device=device)
     n = len(data)
 
+    last: dict[str, RegressionData] = {}
+
     def loss_fn(step: int) -> torch.Tensor:
         idx = torch.stack([torch.randint(n, (batch,), generator=g) for g in gens]).to(device)
-        idx = idx.index_select(0, seed_index)  # (M, B)
-        out = model.losses(skeleton, data.keypoints[idx], data.rotations[idx], data.shape[idx],
-                           data.joints[idx], data.joint_set, weights)
-        return out["loss"]
+        last["batch"] = data.take(idx.index_select(0, seed_index))  # (M, B) samples
+        return model.losses(skeleton, last["batch"], weights)["loss"]
 
     lrs = torch.as_tensor(lr, dtype=torch.float64).expand(model.members).to(device)
+    step_monitor = None if monitor is None else (lambda step, losses: monitor(step, last["batch"], losses))
     return fit(list(model.parameters()), loss_fn, steps=steps, lr=lrs, eval_fn=eval_fn, eval_every=log_every,
-               lr_milestones=lr_milestones, lr_gamma=0.1, progress=progress)
+               lr_milestones=lr_milestones, lr_gamma=0.1, progress=progress, monitor=step_monitor)

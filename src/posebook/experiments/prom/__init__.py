@@ -3,11 +3,12 @@
 - :mod:`~posebook.experiments.prom.paper`: the paper's numbers (shown beside ours, never as ours);
 - :mod:`~posebook.experiments.prom.theory`: the closed forms, Jacobians and lambda_min (Sec. 3-4, 5.1);
 - :mod:`~posebook.experiments.prom.tables`: Tables 2a, 3b and Fig. 2c/2d on Zhou et al.'s tasks;
-- :mod:`~posebook.experiments.prom.bodies`: Tables 1/4, 3a and 2b on a keypoint-to-body regressor.
+- :mod:`~posebook.experiments.prom.bodies`: Tables 1/4 and 3a on a keypoint-to-body regressor;
+- :mod:`~posebook.experiments.prom.fitting`: Table 2b, refining its predictions on 2D keypoints.
 
 Importing this package registers their experiments (``prom.*``).
 """
 
-from posebook.experiments.prom import bodies, paper, tables, theory  # noqa: F401
+from posebook.experiments.prom import bodies, fitting, paper, tables, theory  # noqa: F401
 
-__all__ = ["bodies", "paper", "tables", "theory"]
+__all__ = ["bodies", "fitting", "paper", "tables", "theory"]
