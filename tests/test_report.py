@@ -73,3 +73,21 @@ def test_curves_is_a_tidy_frame_of_every_learning_curve():
     out = report.curves(frame, "curve_err")
     assert out[["variant", "step"]].values.tolist() == [["A", 0], ["A", 10], ["B", 0], ["B", 10]]
     assert out["value"].tolist()[:3] == [5.0, 1.0, 6.0] and math.isnan(out["value"].iloc[3])
+
+
+def test_gather_verdicts_judges_each_run_and_says_which_run_it_was(monkeypatch):
+    from posebook import claims as C
+
+    frame = pd.DataFrame({"seed": [0, 1], "a": [1.0, 2.0], "b": [3.0, 4.0]})
+    run = StoredResult(frame, {"profile": "long", "created_utc": "2026-12-01T10:00:00+00:00"}, Path("x.csv"))
+    monkeypatch.setattr(StoredResult, "is_current", lambda self: False)
+
+    def claims(f, meta):
+        claim = C.Claim("P", "Table 1", "a is lower than b", "a")
+        return pd.DataFrame([C.judge_paired(claim, "a", f["a"].to_numpy(), "b", f["b"].to_numpy(), evidence=C.Evidence.of(f, meta))])
+
+    out = report.gather_verdicts({"x.one": claims, "x.none": claims}, lambda name: run if name == "x.one" else None)
+    assert out["verdict"].tolist() == ["holds", "no run yet"]
+    assert out.loc[0, "run"] == "long profile, 2026-12-01, OLDER code" and out.loc[0, "where"] == "Table 1"
+    counts = report.verdict_counts(out, C.VERDICTS)
+    assert counts.to_dict() == {"holds": 1, "does not hold": 0, "inconclusive": 0, "not converged": 0, "no run yet": 1}

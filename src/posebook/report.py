@@ -9,14 +9,15 @@ that says whether the current code of the experiment computed it.
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
 from posebook.runs import StoredResult, read_curve
 
-__all__ = ["by_seed", "curves", "summarize", "beside", "reference_line", "verdicts_beside"]
+__all__ = ["by_seed", "curves", "summarize", "beside", "reference_line", "verdicts_beside", "gather_verdicts",
+           "verdict_counts"]
 
 
 def by_seed(frame: pd.DataFrame, metric: str, **where) -> np.ndarray:
@@ -109,3 +110,39 @@ def verdicts_beside(quick: pd.DataFrame, reference: Optional[pd.DataFrame]) -> p
     else:
         out["reference"] = "no reference yet"
     return out
+
+
+#: ``claims(frame, meta) -> verdict rows`` (the ``claims_*`` functions of a chapter's recipes)
+ClaimsFn = Callable[[pd.DataFrame, Optional[dict]], pd.DataFrame]
+
+
+def gather_verdicts(claims_of: Mapping[str, ClaimsFn],
+                    find: Callable[[str], Optional[StoredResult]]) -> pd.DataFrame:
+    """Every claim of a chapter, judged on the run ``find(experiment)`` returns (e.g. its best
+    committed reference), one row per claim: experiment, where, claim, paper value, verdict, our
+    numbers, and which run it was (profile, date, whether the current code computed it).
+
+    An experiment without a run gets one row with verdict "no run yet".
+    """
+    rows = []
+    for name, claims in claims_of.items():
+        run = find(name)
+        if run is None:
+            rows.append({"experiment": name, "where": "–", "claim": "–", "paper": "–", "verdict": "no run yet",
+                         "ours": "–", "run": "none committed"})
+            continue
+        code = "current code" if run.is_current() else "OLDER code"
+        line = f"{run.meta.get('profile')} profile, {str(run.meta.get('created_utc', '?'))[:10]}, {code}"
+        for row in claims(run.frame, run.meta).to_dict("records"):
+            rows.append({"experiment": name, "where": row.get("where", ""), "claim": row["claim"],
+                         "paper": row.get("paper value", ""), "verdict": row["verdict"], "ours": row["ours"],
+                         "run": line})
+    return pd.DataFrame(rows, columns=["experiment", "where", "claim", "paper", "verdict", "ours", "run"])
+
+
+def verdict_counts(verdicts: pd.DataFrame, order: Sequence[str]) -> pd.Series:
+    """How many claims got each verdict, in ``order`` (e.g. :data:`posebook.claims.VERDICTS`) then any
+    other (such as "no run yet"), zeros kept."""
+    counts = verdicts["verdict"].value_counts()
+    order = list(order) + [v for v in counts.index if v not in order]
+    return counts.reindex(order, fill_value=0).rename("claims")

@@ -11,4 +11,16 @@ Importing this package registers their experiments (``prom.*``).
 
 from posebook.experiments.prom import bodies, fitting, paper, tables, theory  # noqa: F401
 
-__all__ = ["bodies", "fitting", "paper", "tables", "theory"]
+#: The claims of every PRoM experiment that judges the paper (``claims(frame, meta)``), in the
+#: chapter's order; the chapter page gathers their verdicts (:func:`posebook.report.gather_verdicts`).
+CLAIMS = {
+    "prom.autoencoder": tables.claims_table_2a,
+    "prom.pointcloud": tables.claims_table_2a,
+    "prom.lr_sweep": tables.claims_table_3b,
+    "prom.training_curves": tables.claims_training_curves,
+    "prom.body_regression": bodies.claims_body_regression,
+    "prom.ortho_ablation": bodies.claims_ortho_ablation,
+    "prom.fit_2d": fitting.claims_fit_2d,
+}
+
+__all__ = ["CLAIMS", "bodies", "fitting", "paper", "tables", "theory"]
