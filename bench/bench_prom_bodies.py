@@ -2,18 +2,18 @@
 
 Usage: python bench/bench_prom_bodies.py [--device cpu] [--standalone] [--cold-world] [--notebook]
 
-The experiments run once each, in the notebook's order and with its arguments
-(notebooks/prom/bodies.md), cold (``resume=False``, results in a temporary directory), as the notebook
+The experiments run once each, in the notebooks' order and with their arguments
+(notebooks/prom/bodies.md, then notebooks/prom/fitting.md), cold (``resume=False``, results in a temporary directory), as the notebook
 does: trained (variant, seed) members are shared between the three experiments through the result
 store's artifact cache (``<out>/_artifacts/prom.body_member``, :meth:`posebook.runs.RunContext.cached`),
-so ``prom.ortho_ablation`` trains only the variants ``prom.body_regression`` did not, and
-``prom.fit_2d`` trains nothing. ``--standalone`` gives each experiment a fresh, empty results folder
+so ``prom.ortho_ablation`` trains only the variants ``prom.body_regression`` did not, and the
+Table 2b experiments train nothing (``prom.body_lr_sweep`` trains its own members, with a monitor). ``--standalone`` gives each experiment a fresh, empty results folder
 (nothing is reused: the time of each one run alone). The world comes from the world
 cache (~1 s) unless ``--cold-world`` points the cache at an empty folder (the first run on a fresh
 machine: CMU retargeting and Anny skinning of every sample). The motion source follows
 ``$POSEBOOK_CMU_DIR`` (CMU when set, else procedural poses). The machine may be shared: the load
 average is printed with the times, which are what this machine gave now, not a best case.
-``--notebook`` also times ``jupyter execute`` of the whole notebook on a copy.
+``--notebook`` also times ``jupyter execute`` of both notebooks on copies.
 """
 
 from __future__ import annotations
@@ -29,11 +29,14 @@ from _bench import time_experiment, time_notebook
 from posebook.experiments.prom import bodies as PB
 from posebook.runs import make_context
 
-#: The calls the bodies notebook makes (keep in sync with notebooks/prom/bodies.md).
+#: The calls the two body notebooks make (keep in sync with notebooks/prom/bodies.md and fitting.md).
 CALLS = [
     ("prom.body_regression", {}),
     ("prom.ortho_ablation", {}),
+    ("prom.body_lr_sweep", {}),
     ("prom.fit_2d", {}),
+    ("prom.fit_2d_sweep", {}),
+    ("prom.fit_2d_eft", {}),
 ]
 
 
@@ -62,6 +65,7 @@ def main() -> None:
         print(f"{'experiments total':24s} {total:7.1f} s")
     if args.notebook:
         time_notebook("prom/bodies.ipynb")
+        time_notebook("prom/fitting.ipynb")
 
 
 if __name__ == "__main__":

@@ -305,13 +305,13 @@ def _assert_trained_below_start(f: pd.DataFrame) -> None:
 
 
 def test_body_regression_and_ablation_frames(tiny_ctx):
-    res = PB.body_regression(tiny_ctx, variants=("6d", "prom", "prom_lr3"), **TINY)
+    res = PB.body_regression(tiny_ctx, variants=("6d", "prom", "prom_lr3"), inputs=("exact",), **TINY)
     f = res.frame
     assert res.data_source.startswith("synthetic world: procedural poses")
     assert {"variant", "key", "seed", "mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "better_mpjpe_frac",
             "better_pa_mpjpe_frac", "diverged", "diverged_step", "train_loss", "paper_mpjpe_mm",
             "paper_pa_mpjpe_mm", "paper_pve_mm", "n_train", "n_test", "split", "curve_mpjpe_mm",
-            "curve_pa_mpjpe_mm"} <= set(f.columns)
+            "curve_pa_mpjpe_mm", "inputs", "mpjpe_train_mm", "so3_ortho", "so3_fro", "eq36_missing"} <= set(f.columns)
     assert len(f) == 3 * 3 and set(f["key"]) == {"6d", "prom", "prom_lr3"}
     assert f[f["key"] == "6d"]["better_mpjpe_frac"].isna().all()
     assert f[f["key"] == "prom"]["better_mpjpe_frac"].between(0, 1).all()
@@ -321,6 +321,7 @@ def test_body_regression_and_ablation_frames(tiny_ctx):
     table = PB.table_body_regression(f)
     assert list(table["variant"]) == ["6D", "PRoM", "PRoM, lr x3"]
     claims = PB.claims_body_regression(f)
+    assert claims["where"].str.contains("without the mesh term").all()  # the default loss says what it lacks
     expected_claims, expected = [], []
     for key, label in (("prom", "PRoM"), ("prom_lr3", "PRoM, lr x3")):
         for metric, curve, word in (("mpjpe_mm", "mpjpe_mm", "MPJPE"), ("pa_mpjpe_mm", "pa_mpjpe_mm", "PA-MPJPE"),
@@ -331,6 +332,10 @@ def test_body_regression_and_ablation_frames(tiny_ctx):
         expected_claims.append(f"{label} lowers the error of most samples")
         expected.append(_expected_above(f.loc[f["key"] == key].sort_values("seed")["better_mpjpe_frac"], 0.5,
                                         _moving(_curves(f, "mpjpe_mm", key, "6d"))))
+        rows = f[f["key"] == key].sort_values("seed")
+        expected_claims.append(f"{label}: the rotations after g_SVD at inference have a lower MPJPE than the "
+                               "training-time matrices")
+        expected.append(_expected(rows["mpjpe_mm"], rows["mpjpe_train_mm"], 2 * _moving(_curves(f, "mpjpe_mm", key))))
     assert list(claims["claim"]) == expected_claims
     assert list(claims["verdict"]) == expected
     assert set(claims["seeds"]) == {"0, 1, 2"} and set(claims["steps"]) == {str(TINY["steps"])}
@@ -346,10 +351,12 @@ def test_body_regression_and_ablation_frames(tiny_ctx):
     assert abl[abl["key"] == "id/id+gs"]["train_loss"].tolist() == abl[abl["key"] == "prom"]["train_loss"].tolist()
     assert len(PB.table_ortho_ablation(abl)) == 6
     claims = PB.claims_ortho_ablation(abl)
-    pairs = [("id/gs", "6d"), ("gs/id", "6d"), ("gs/id", "id/gs"), ("id/id+gs", "gs/id"), ("prom", "id/id+gs"),
+    pairs = [("id/gs", "6d"), ("6d/id", "6d"), ("6d/id", "id/gs"), ("id/id+gs", "6d/id"), ("prom", "id/id+gs"),
              ("prom", "svd"), ("prom", "6d")]
     per_seed = abl.pivot(index="seed", columns="key", values="pa_mpjpe_mm")
     assert len(claims) == len(pairs) and claims["ours"].iloc[0].startswith("id. / r_GS ")
+    # the paper's "r_GS / id." row is read by the 6-number head (paper.TABLE_3A_READINGS)
+    assert abl.loc[abl["key"] == "6d/id", "paper_pa_mpjpe_mm"].eq(55.8).all()
     assert list(claims["verdict"]) == [_expected(per_seed[a], per_seed[b], _moving(_curves(abl, "pa_mpjpe_mm", a, b)))
                                        for a, b in pairs]
 
@@ -406,7 +413,7 @@ def test_trained_members_are_reused_from_the_result_store(tiny_env, tmp_path, mo
     monkeypatch.setattr(PB, "train_regressor", counting)
     out = tmp_path / "results"
     kw = dict(profile="quick", device="cpu", seed=0, out=out, **TINY)
-    first = run_experiment("prom.body_regression", variants=("6d", "prom"), **kw).frame
+    first = run_experiment("prom.body_regression", variants=("6d", "prom"), inputs=("exact",), **kw).frame
     artifacts = out / "_artifacts" / "prom.body_member"
     assert trained == [2 * 3] and len(list(artifacts.glob("*.pt"))) == 2 * 3
     second = run_experiment("prom.ortho_ablation", variants=("6d", "svd", "id/id+gs", "prom"), **kw).frame
@@ -417,7 +424,8 @@ def test_trained_members_are_reused_from_the_result_store(tiny_env, tmp_path, mo
         pd.testing.assert_frame_equal(first.loc[first["key"] == key, columns].reset_index(drop=True),
                                       second.loc[second["key"] == key, columns].reset_index(drop=True))
     # a rerun that does not resume the stored table still trains nothing, and gives the same numbers
-    again = run_experiment("prom.body_regression", variants=("6d", "prom"), resume=False, **kw).frame
+    again = run_experiment("prom.body_regression", variants=("6d", "prom"), inputs=("exact",), resume=False,
+                           **kw).frame
     assert trained == [6, 3]
     pd.testing.assert_frame_equal(again[columns], first[columns])
 
@@ -425,3 +433,9 @@ def test_trained_members_are_reused_from_the_result_store(tiny_env, tmp_path, mo
 def test_unknown_variant_is_a_clear_error(tiny_ctx):
     with pytest.raises(ValueError, match="unknown variant"):
         PB.body_regression(tiny_ctx, variants=("6d", "rot6d"), **TINY)
+
+
+def test_a_diverged_member_reports_nan_metrics_not_its_frozen_predictions(tiny_ctx):
+    f = PB.body_regression(tiny_ctx, variants=("6d", "prom"), **{**TINY, "lr": 1e30}).frame
+    assert f["diverged"].all(), "an absurd learning rate must diverge every member"
+    assert f[["mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "mpjpe_train_mm"]].isna().all().all()

@@ -143,8 +143,14 @@ def test_lambda_min_and_non_injectivity_experiments(tmp_path):
     lam = run_experiment("prom.lambda_min", out=tmp_path, samples=8, train_steps=4, hidden=8).frame
     prom = lam[lam["method"] == "PRoM"]
     assert (prom["lambda_min min"] == 1.0).all() and (prom["rank min"] == 9).all()
-    ortho = lam[(lam["method"] != "PRoM") & (lam["dtype"] == "float64")]
-    assert (ortho["rank max"] == 3).all() and (ortho["max |lambda_min| / lambda_max"] < 1e-12).all()
+    ortho = lam[lam["method"].isin(["6D", "GS", "SVD"]) & (lam["dtype"] == "float64")]
+    assert len(ortho) == 6 and (ortho["rank min"] == 3).all() and (ortho["rank max"] == 3).all()
+    assert (ortho["max |lambda_min| / lambda_max"] < 1e-12).all()
+    # 6D*: [t1, t2, t1 x t2], no orthogonalisation. B is 9 x 6 of rank 6, and lambda_min(B B^T) = 0 still.
+    star = lam[(lam["method"] == "6D*") & (lam["dtype"] == "float64")]
+    assert len(star) == 2 and (star["B shape"] == "9x6").all()
+    assert (star["rank min"] == 6).all() and (star["rank max"] == 6).all() and (star["expected rank"] == 6).all()
+    assert (star["max |lambda_min| / lambda_max"] < 1e-12).all() and (star["frac psi = inf"] == 1.0).all()
     inj = run_experiment("prom.non_injectivity", out=tmp_path, samples=16).frame
     kern = inj[inj["in_kernel (expected)"]]
     assert kern["max |g(A + step D) - g(A)|"].max() < 1e-12
@@ -158,3 +164,24 @@ def test_gradient_consistency_counts_prom_never_opposite_or_exploded(tmp_path):
     assert math.isclose(prom["corr_x_gradient"], 1.0, abs_tol=1e-12)
     gs = frame[frame["method"] == "GS"].iloc[0]
     assert 0.05 < gs["frac_opposite"] < 0.5
+
+
+def test_theorem_2_verdict_rows_state_the_computed_ranks(tmp_path):
+    """The summary rows of Theorem 2 say what was computed: PRoM rank 9 (B_0 = I), lambda_min 1;
+    6D rank 3 with the 6D* control at rank 6 and lambda_min 0; a wrong rank turns the verdict."""
+    from posebook.experiments.prom import theory as T
+
+    lam = run_experiment("prom.lambda_min", out=tmp_path, samples=8, train_steps=4, hidden=8).frame
+    rows = {claim: (measured, verdict) for claim, _, measured, verdict in T.lambda_min_verdicts(lam)}
+    prom_measured, prom_verdict = rows["Theorem 2: lambda_min(B_0 B_0^T) = 1 (psi(B_0) = 1) for PRoM"]
+    assert "rank 9 of 9" in prom_measured and "rank 1 " not in prom_measured and prom_verdict == "holds"
+    six_measured, six_verdict = rows["Sec. 5.1 / Theorem 2: lambda_min(B_1 B_1^T) = 0 for 6D"]
+    assert "B is 9x6, rank 3" in six_measured and "6D*" in six_measured and "rank 6" in six_measured
+    assert six_verdict.startswith("holds") and "cannot separate 6D from 6D*" in six_verdict
+    for method in ("GS", "SVD"):
+        measured, verdict = rows[f"Sec. 5.1 / Theorem 2: lambda_min(B_1 B_1^T) = 0 for {method}"]
+        assert "B is 9x9, rank 3" in measured and verdict.startswith("holds")
+    broken = lam.copy()
+    broken.loc[broken["method"] == "PRoM", "rank min"] = 1  # a summary that says rank 1 must not pass
+    assert {c: v for c, _, _, v in T.lambda_min_verdicts(broken)}[
+        "Theorem 2: lambda_min(B_0 B_0^T) = 1 (psi(B_0) = 1) for PRoM"] == "does not hold"

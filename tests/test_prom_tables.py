@@ -244,6 +244,39 @@ def test_profile_sizes_and_overrides():
     assert full.sizes(P.AUTOENCODER, steps=0)["steps"] == P.AUTOENCODER["full"]["steps"]
 
 
+def test_full_autoencoder_preset_is_zhous_released_setting():
+    """Zhou et al.'s sanity_test/code/train.py, written out by hand (not from the module's constants):
+    500,001 Adam updates of batch 64 at lr 1e-5, lr 1e-6 from update 10,000 on, Haar training
+    rotations (normalised Gaussian quaternions), 2,048 axis-angle test rotations, MLP width 128."""
+    sizes = make_context("full", device="cpu").sizes(P.AUTOENCODER)
+    assert {k: sizes[k] for k in ("steps", "batch", "lr", "hidden", "test", "train_sampling")} == dict(
+        steps=500_001, batch=64, lr=1e-5, hidden=128, test=2048, train_sampling="haar")
+    milestones = [int(round(f * sizes["steps"])) for f in sizes["decay_at"]]  # as train_task computes them
+    assert milestones == [10_000]
+    lrs = [1e-5 * (0.1 if step >= 10_000 else 1.0) for step in (0, 9_999, 10_000, 500_000)]
+    assert lrs == pytest.approx([1e-5, 1e-5, 1e-6, 1e-6])
+    assert P.SWEEP["full"]["lr"] == 1e-5 and P.SWEEP["full"]["train_sampling"] == "haar"
+    # the other profiles train and test on the experiment's `sampling` (PRoM's uniform axes and angles)
+    assert all(P.AUTOENCODER[p]["train_sampling"] is None for p in ("quick", "long", "gpu"))
+
+
+def test_train_sampling_switches_only_the_training_rotations():
+    """train_sampling="haar": training batches uniform on SO(3) (mean angle pi/2 + 2/pi = 126.5 deg),
+    the test set still uniform in angle (mean 90 deg)."""
+    from posebook.models.zhou import RotationAutoencoder
+
+    sizes = dict(P.AUTOENCODER["quick"], batch=4000, test=4000, hidden=4)
+    eye = torch.eye(3, dtype=F64)
+    members = [Member("PRoM", "prom", 0, 1e-3)]
+    for train_sampling, train_mean in ((None, 90.0), ("haar", math.degrees(math.pi / 2 + 2 / math.pi))):
+        task = RotationAutoencoder(members, dict(sizes, train_sampling=train_sampling), "axis_angle", F64,
+                                   torch.device("cpu"), test_seed=0)
+        train_angle = torch.rad2deg(geodesic_distance(task.streams.rotations(0)[0], eye)).mean()
+        test_angle = torch.rad2deg(geodesic_distance(task.test, eye)).mean()
+        assert abs(float(train_angle) - train_mean) < 2.0, (train_sampling, float(train_angle))
+        assert abs(float(test_angle) - 90.0) < 2.0
+
+
 # ------------------------------------------------------------------------------ verdicts
 
 

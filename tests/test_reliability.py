@@ -376,3 +376,13 @@ def test_data_reports_clips_without_a_skeleton(tmp_path):
     (tmp_path / "02_01.amc").write_text("1\n")
     status = data_inventory(cmu_dir=tmp_path).set_index("item").loc["motion: CMU mocap", "status"]
     assert status == "available: 1 clips, 1 subjects; 1 clips without their <subject>.asf are skipped (02_01)"
+
+
+def test_an_int_given_for_a_float_parameter_is_judged_as_a_float():
+    from posebook.parameters import check_parameter
+
+    check_parameter("yaw_deg", -5, 30.0)  # papermill passes -5 as an int: a float parameter may be negative
+    with pytest.raises(ValueError, match=r"'samples' must be an integer in \[0, 2\*\*63\)"):
+        check_parameter("samples", -5, 0)
+    with pytest.raises(ValueError, match=r"'steps' must be an integer"):
+        check_parameter("steps", (10, -1), (10, 30))

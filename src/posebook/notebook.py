@@ -1,4 +1,7 @@
-"""Notebook parameters, checked before any work starts.
+"""What every notebook does: check its parameters before any work starts, and show a rerun beside its
+committed reference run (:func:`with_reference`).
+
+Parameters.
 
 Every notebook has a ``parameters`` cell (first line ``# papermill parameters``) whose assignments
 are its contract: the names it accepts and, through their defaults, their types. papermill
@@ -17,11 +20,15 @@ from __future__ import annotations
 
 import ast
 import difflib
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
+from posebook import report
+from posebook.experiments.registry import best_reference
 from posebook.parameters import check_parameter, positive
+from posebook.runs import StoredResult
 
-__all__ = ["PARAMETERS_HEADER", "INJECTED_HEADER", "check_parameters", "declared_parameters", "positive"]
+__all__ = ["PARAMETERS_HEADER", "INJECTED_HEADER", "check_parameters", "declared_parameters", "positive",
+           "with_reference"]
 
 PARAMETERS_HEADER = "# papermill parameters"
 #: The first line of the cell papermill injects.
@@ -80,3 +87,31 @@ def check_parameters(namespace: Mapping[str, Any], **checks: Callable[[str, Any]
             raise ValueError(f"check for {name!r}, which is not a parameter of this notebook ({', '.join(declared)})")
         check(name, values[name])
     return values
+
+
+def with_reference(name: str, result: StoredResult, claims: Callable, table: Optional[Callable] = None,
+                   on: Optional[str] = None, seed: int = 0) -> Optional[StoredResult]:
+    """Show a rerun beside the committed reference run of the same experiment and parameters.
+
+    Prints the reference's provenance line (:func:`posebook.report.reference_line`), displays
+    ``table`` of both runs side by side (:func:`posebook.report.beside`, rows matched on ``on``)
+    when ``table`` is given, and both sets of verdicts (``claims(frame, meta)``,
+    :func:`posebook.report.verdicts_beside`). Returns the reference (None when none is committed).
+    """
+    from IPython.display import display
+
+    ref = best_reference(name, seed=seed, **result.meta["experiment_params"])
+    print(report.reference_line(ref))
+    if ref is not None:
+        try:  # a reference stored by older code may lack a column the current tables read
+            claims(ref.frame, ref.meta)
+            if table is not None:
+                table(ref.frame)
+        except KeyError as missing:
+            print(f"(the reference lacks column {missing}: it was stored by older code; it is not shown)")
+            ref = None
+    if table is not None:
+        display(report.beside(table, result.frame, None if ref is None else ref.frame, on=on))
+    display(report.verdicts_beside(claims(result.frame, result.meta),
+                                   None if ref is None else claims(ref.frame, ref.meta)))
+    return ref

@@ -7,9 +7,10 @@ cell); its value is checked before any work starts, by three rules:
    expected is fine; a tuple default takes a tuple of its items' type; a default of ``None`` accepts
    ``None``, a string or a number).
 2. **Generic ranges** (:func:`check_generic`): ``profile`` is one of :data:`posebook.runs.PROFILES`;
-   ``device`` is cpu, cuda, cuda:N, mps or auto; every integer is in [0, 2**63) (seeds and counts;
-   0 means the profile's value); every float, and every number in a tuple, is finite; a float whose
-   default is 0.0 ("the profile's value", e.g. a learning rate) is >= 0.
+   ``device`` is cpu, cuda, cuda:N, mps or auto; every integer parameter (an int default, or a tuple
+   of ints) is in [0, 2**63) (seeds and counts; 0 means the profile's value); every float, and every
+   number in a tuple, is finite; a float whose default is 0.0 ("the profile's value", e.g. a learning
+   rate) is >= 0.
 3. **Declared checks**: what the experiment or notebook adds per parameter, e.g. ``positive`` for
    learning rates or noise levels, ``between(0, 1)`` for a fraction. Each is ``check(name, value)``
    raising ValueError, applied to every item of a tuple.
@@ -115,8 +116,10 @@ def check_generic(name: str, value: Any, default: Any) -> None:
         raise ValueError(f"parameter 'profile' must be one of {list(PROFILES)}, got {value!r}")
     if name == "device" and not (isinstance(value, str) and _DEVICE.match(value)):
         raise ValueError(f"parameter 'device' must be cpu, cuda, cuda:N, mps or auto, got {value!r}")
+    declared = _items(default)[0] if _items(default) else None  # a tuple's item type: its first item's
+    counts = isinstance(declared, int) and not isinstance(declared, bool)  # an int where a float is due is a float
     for item in _items(value):
-        if isinstance(item, int) and not isinstance(item, bool) and not 0 <= item < 2**63:
+        if counts and isinstance(item, int) and not 0 <= item < 2**63:
             raise ValueError(f"parameter {name!r} must be an integer in [0, 2**63) (seeds and counts; "
                              f"0 = the profile's value), got {value!r}")
         if isinstance(item, float) and not math.isfinite(item):

@@ -116,16 +116,19 @@ def verdicts_beside(quick: pd.DataFrame, reference: Optional[pd.DataFrame]) -> p
 ClaimsFn = Callable[[pd.DataFrame, Optional[dict]], pd.DataFrame]
 
 
-def gather_verdicts(claims_of: Mapping[str, ClaimsFn],
+def gather_verdicts(claims_of: Mapping[str, ClaimsFn | Sequence[ClaimsFn]],
                     find: Callable[[str], Optional[StoredResult]]) -> pd.DataFrame:
     """Every claim of a chapter, judged on the run ``find(experiment)`` returns (e.g. its best
     committed reference), one row per claim: experiment, where, claim, paper value, verdict, our
     numbers, and which run it was (profile, date, whether the current code computed it).
 
-    An experiment without a run gets one row with verdict "no run yet".
+    ``claims_of`` maps an experiment to its claims function, or to several (applied in order).
+    An experiment without a run gets one row with verdict "no run yet"; one whose stored run lacks a
+    column its claims read now (stored by older code) gets one row "no current run".
     """
     rows = []
-    for name, claims in claims_of.items():
+    for name, functions in claims_of.items():
+        functions = functions if isinstance(functions, (list, tuple)) else (functions,)
         run = find(name)
         if run is None:
             rows.append({"experiment": name, "where": "–", "claim": "–", "paper": "–", "verdict": "no run yet",
@@ -133,7 +136,14 @@ def gather_verdicts(claims_of: Mapping[str, ClaimsFn],
             continue
         code = "current code" if run.is_current() else "OLDER code"
         line = f"{run.meta.get('profile')} profile, {str(run.meta.get('created_utc', '?'))[:10]}, {code}"
-        for row in claims(run.frame, run.meta).to_dict("records"):
+        try:
+            judged = [r for claims in functions for r in claims(run.frame, run.meta).to_dict("records")]
+        except KeyError as missing:  # a run stored by older code, without a column the claims read now
+            rows.append({"experiment": name, "where": "–", "claim": "–", "paper": "–",
+                         "verdict": "no current run", "ours": f"the stored run has no column {missing}",
+                         "run": line})
+            continue
+        for row in judged:
             rows.append({"experiment": name, "where": row.get("where", ""), "claim": row["claim"],
                          "paper": row.get("paper value", ""), "verdict": row["verdict"], "ours": row["ours"],
                          "run": line})

@@ -103,8 +103,10 @@ class RotationAutoencoder:
     An MLP encoder ``9 -> hidden x3 -> raw`` (LeakyReLU; every member emits 9 numbers and uses the
     first ``raw_dim`` of them), the representation as the code, its map to a matrix as the decoder;
     loss L_theta = MSE between the training-time matrix and the input rotation. Training rotations
-    come from per-seed :class:`~posebook.data.rotation_samples.RotationStreams`; the test set is
-    ``sizes["test"]`` rotations drawn with ``test_seed``.
+    come from per-seed :class:`~posebook.data.rotation_samples.RotationStreams`, drawn with
+    ``sizes["train_sampling"]`` where the sizes set one (Zhou et al.'s released script trains on
+    uniform rotations, "haar", and tests on uniform axes and angles) and with ``sampling`` otherwise;
+    the test set is ``sizes["test"]`` rotations drawn with ``sampling`` and ``test_seed``.
 
     ``loss(step) -> (M,)`` and ``evaluate() -> {metric: (M,)}`` plug into
     :func:`posebook.optim.ensemble.fit`.
@@ -117,7 +119,8 @@ class RotationAutoencoder:
         dims = [9, h, h, h, 9]  # every member emits 9 numbers and uses the first raw_dim of them
         self.layers = [EnsembleLinear(gens, a, b, device=device, dtype=dtype) for a, b in zip(dims[:-1], dims[1:])]
         self.heads = EnsembleHeads(members, device)
-        self.streams = RotationStreams([m.seed for m in members], device, 10**5, sizes["batch"], sampling, dtype)
+        train_sampling = sizes.get("train_sampling") or sampling
+        self.streams = RotationStreams([m.seed for m in members], device, 10**5, sizes["batch"], train_sampling, dtype)
         self.seed_index = self.streams.index([m.seed for m in members], device)
         self.dtype, self.device = dtype, device
         test_gen = torch.Generator(device=device).manual_seed(10**6 + test_seed)

@@ -7,20 +7,37 @@ HMR-style regressor (:mod:`posebook.models.body_regressor`) trained and tested o
 procedural poses. No image model is involved; the paper's numbers are printed beside ours for the
 pattern only and are labelled as the paper's, on its benchmarks.
 
-- ``prom.body_regression`` (Tables 1 and 4): 6D vs PRoM on one train / test split of the world (by
-  CMU clip, so no clip is in both halves; by sample for procedural poses); MPJPE and PA-MPJPE on the
-  ``h36m17`` joints (root-relative at the Hips head, which is h36m17's pelvis), PVE on the full Anny
-  mesh of a test subset (both meshes with the Hips head at the origin), all in mm; and the paper's
-  per-sample statistic (Sec. 5.2.2, "PRoM reduces the errors for 72% of the samples"): the fraction
-  of test samples whose MPJPE is lower with PRoM than with 6D, for the same seed.
+- ``prom.body_regression`` (Tables 1 and 4): 6D, PRoM at 6D's learning rate and PRoM at 3x it (A.10:
+  CLIFF + PRoM trains at 3e-4, "which will cause gradient explosion in the original 6D version"), on
+  one train / test split of the world (by CMU clip, so no clip is in both halves; by sample for
+  procedural poses), each on exact and on noisy input keypoints (``inputs``; detector-like: Gaussian
+  noise of 1.5% of the bbox size and 2% outliers, :func:`~posebook.models.body_regressor.noisy_keypoints`,
+  in training and test). MPJPE and PA-MPJPE on the ``h36m17`` joints (root-relative at the Hips
+  head, which is h36m17's pelvis), PVE on the full Anny mesh of a test subset (both meshes with the
+  Hips head at the origin), all in mm, after the inference-time projection; the same errors with the
+  training-time matrices R_Y (PRoM's unorthogonalised pseudo rotation matrices, fed to h in
+  training); the distance of R_Y from SO(3) (``||R^T R - I||_F``, ``||R - g_SVD(R)||_F``) and the
+  angle between the inference rotation and g_SVD(R_Y); and the paper's per-sample statistic
+  (Sec. 5.2.2, "PRoM reduces the errors for 72% of the samples"): the fraction of test samples
+  whose MPJPE is lower with PRoM than with 6D, for the same seed and inputs.
 - ``prom.ortho_ablation`` (Table 3a): orthogonalisation kept or removed in L_theta and in L_Y. Rows:
-  6D (r_GS / r_GS, Zhou et al.), SVD (g_SVD / g_SVD, Levinson et al.), a 9-number head with r_GS
-  (``"gs"``: Gram-Schmidt of the first two columns, third = cross product) removed from L_theta
-  only ("id. / r_GS") or from L_Y only ("r_GS / id."), and the pseudo matrix in both losses
-  ("id. / id.") projected at inference by r_GS or by g_SVD (PRoM). The two "id. / id." rows are the
-  same trained networks evaluated with two projections. Whether the paper's "id." rows use a 6- or
-  a 9-number head is not stated; its last two rows differ only in the post-hoc projection, which
-  only makes sense for 9 numbers, so we use 9 throughout.
+  6D (r_GS / r_GS, Zhou et al.), SVD (g_SVD / g_SVD, Levinson et al.), r_GS removed from L_theta only
+  ("id. / r_GS", 6 numbers) or from L_Y only ("r_GS / id.": a 6-number head feeding h the
+  un-normalised ``[t1, t2, t1 x t2]``, the reading the paper's text implies, see
+  :data:`posebook.experiments.prom.paper.TABLE_3A_READINGS`), and the 9-number pseudo matrix in both
+  losses ("id. / id.") projected at inference by r_GS or by g_SVD (PRoM); the two "id. / id." rows
+  are the same trained networks evaluated with two projections. Other readings, not in the
+  default rows: a 9-number head with r_GS in L_theta (``"gs/id"``: its third column is trained by
+  L_Y only and discarded at inference), g_SVD in L_theta (``"svd/id"``: all nine numbers trained by
+  both losses and used at inference), and 6D* (``"6d*"``, 6 numbers, "id. / id.").
+
+Loss: PRoM Eq. 36 (+ A.10's 2D reprojection term): the mesh term on an evenly spread vertex subset
+skinned exactly, the 2D term with the ground-truth root translation and camera (the regressor
+predicts no camera). The ``long``, ``gpu`` and ``full`` profiles train with it, and on exact and
+noisy keypoints (:data:`BODY`: ``eq36``, ``inputs``); the ``quick`` profile, which must fit the
+book's CPU budget, trains L_theta + the 3D joint term + the shape term on exact keypoints only
+(``loss="eq36"`` / ``inputs=("exact", "noisy")`` override it). Each row's ``eq36_missing`` and
+every claim's "where" say what the run's loss left out.
 Table 2b (``prom.fit_2d``, refining these regressors' predictions on 2D keypoints) lives in
 :mod:`posebook.experiments.prom.fitting` and reuses the setup and the trained members from here.
 
@@ -56,16 +73,26 @@ from posebook.experiments.prom.paper import (
     PAPER_TABLE_1,
     PAPER_TABLE_3A,
     PAPER_TABLE_4,
+    TABLE_3A_READINGS,
 )
 from posebook.experiments.registry import ExperimentResult, experiment
-from posebook.parameters import between
-from posebook.models.body_regressor import BodyRegressor, LossWeights, RegressionData, Variant
+from posebook.parameters import between, one_of
+from posebook.geometry.rotations import geodesic_distance
+from posebook.models.body_regressor import (
+    EQ36_WEIGHTS,
+    BodyRegressor,
+    LossWeights,
+    RegressionData,
+    Variant,
+    noisy_keypoints,
+    so3_distance,
+)
 from posebook.optim.training import train_regressor
 from posebook.report import by_seed, summarize
 from posebook.runs import RunContext, code_hash, cpu_threads, small_ops_threads
 
 __all__ = [
-    "ABLATION_COLUMNS", "BODY", "VARIANTS", "Setup", "make_setup", "train_members", "evaluate_members",
+    "ABLATION_COLUMNS", "BODY", "INPUTS", "VARIANTS", "Setup", "loss_weights", "make_setup", "train_members", "evaluate_members",
     "body_regression", "ortho_ablation",
     "table_body_regression", "claims_body_regression", "table_ortho_ablation", "claims_ortho_ablation",
     "PAPER_BETTER_FRACTION", "PAPER_TABLE_3A",
@@ -79,7 +106,10 @@ VARIANTS: dict[str, Variant] = {
     "svd": Variant("SVD", "svd"),
     "gs": Variant("GS (9D)", "gs"),
     "id/gs": Variant("id. / r_GS", "gs", ortho_in_rot_loss=False),
-    "gs/id": Variant("r_GS / id.", "gs", ortho_in_downstream=False),
+    "gs/id": Variant("r_GS / id. (9 numbers)", "gs", ortho_in_downstream=False),
+    "6d/id": Variant("r_GS / id. (6 numbers)", "6d", ortho_in_downstream=False),
+    "svd/id": Variant("g_SVD / id.", "svd", ortho_in_downstream=False),
+    "6d*": Variant("6D* (id. / id., 6 numbers)", "6d", ortho_in_rot_loss=False, ortho_in_downstream=False),
     "id/id+gs": Variant("id. / id., post r_GS", "prom", inference_ortho="gs"),
     "axis_angle": Variant("Axis-angle", "axis_angle"),
     "euler": Variant("Euler", "euler"),
@@ -88,24 +118,45 @@ VARIANTS: dict[str, Variant] = {
 #: (L_theta, L_Y, post) of each variant, as Table 3a writes them.
 ABLATION_COLUMNS: dict[str, tuple[str, str, str]] = {
     "6d": ("r_GS", "r_GS", "-"), "svd": ("g_SVD", "g_SVD", "-"), "gs": ("r_GS", "r_GS", "-"),
-    "id/gs": ("id.", "r_GS", "r_GS"), "gs/id": ("r_GS", "id.", "r_GS"),
+    "id/gs": ("id.", "r_GS", "r_GS"), "gs/id": ("r_GS", "id. (9)", "r_GS"),
+    "6d/id": ("r_GS", "id. [t1, t2, t1 x t2]", "r_GS"), "svd/id": ("g_SVD", "id. (9)", "g_SVD"),
+    "6d*": ("id. [t1, t2, t1 x t2]", "id. [t1, t2, t1 x t2]", "r_GS"),
     "id/id+gs": ("id.", "id.", "r_GS"), "prom": ("id.", "id.", "g_SVD"),
 }
+
+#: Input keypoints: the world's exact projections, or detector-like ones (:func:`noisy_keypoints`:
+#: Gaussian noise of ``noise_sigma`` x the bbox size per coordinate, ``noise_outliers`` of the
+#: keypoints replaced by a uniform point of the bbox), in training and test alike.
+INPUTS = ("exact", "noisy")
+
+
+def loss_weights(mesh_and_2d: bool) -> LossWeights:
+    """The regressor's loss: PRoM Eq. 36 + A.10's 2D term (:data:`EQ36_WEIGHTS`) or joints, theta and
+    betas only (:class:`LossWeights` defaults, the mesh and 2D terms at 0)."""
+    return EQ36_WEIGHTS if mesh_and_2d else LossWeights()
+
 
 #: Sizes per profile. quick: what fits the book's CPU budget (bench/bench_prom_bodies.py); long:
 #: converged on a 2-core CPU; gpu / full: larger worlds and more steps. Every learning rate is
 #: divided by 10 at ``decay_at`` of the steps (quick: 3/4, as before; the longer profiles decay at 0.6
 #: so the last quarter, which the convergence rule reads, runs at the final rate).
-#: ``evaluations``: points on each run's learning curve.
+#: ``evaluations``: points on each run's learning curve. ``loss_vertices``: the vertex subset of the
+#: mesh term (farthest-point sampled, :class:`AnnySkeleton`). ``eq36``: train with Eq. 36's mesh and
+#: 2D terms; ``inputs``: the input kinds of ``prom.body_regression``. Both add cost the quick
+#: profile cannot pay (bench/bench_prom_bodies.py: x1.4 per step for the terms, x2 for the inputs).
 BODY: dict[str, dict] = {
     "quick": dict(world_size=1500, steps=400, batch=64, lr=1e-3, decay_at=0.75, hidden=128, iterations=3,
-                  pve_samples=64, fit_samples=128, fit_steps=100, evaluations=8),
+                  pve_samples=64, fit_samples=128, fit_steps=100, evaluations=8, loss_vertices=128,
+                  eq36=False, inputs=("exact",)),
     "long": dict(world_size=3000, steps=5000, batch=64, lr=1e-3, decay_at=0.6, hidden=128, iterations=3,
-                 pve_samples=128, fit_samples=256, fit_steps=1000, evaluations=15),
+                 pve_samples=128, fit_samples=256, fit_steps=1000, evaluations=15, loss_vertices=256,
+                 eq36=True, inputs=INPUTS),
     "gpu": dict(world_size=20_000, steps=40_000, batch=256, lr=1e-3, decay_at=0.6, hidden=512, iterations=3,
-                pve_samples=512, fit_samples=1024, fit_steps=500, evaluations=20),
+                pve_samples=512, fit_samples=1024, fit_steps=500, evaluations=20, loss_vertices=1024,
+                eq36=True, inputs=INPUTS),
     "full": dict(world_size=30_000, steps=200_000, batch=64, lr=1e-4, decay_at=0.6, hidden=1024, iterations=3,
-                 pve_samples=1024, fit_samples=2048, fit_steps=1000, evaluations=20),
+                 pve_samples=1024, fit_samples=2048, fit_steps=1000, evaluations=20, loss_vertices=2048,
+                 eq36=True, inputs=INPUTS),
 }
 
 
@@ -127,17 +178,30 @@ class Setup:
     split_by: str
     data_source: str
     key: dict
+    inputs: str = "exact"
 
 
 def make_setup(ctx: RunContext, world_size: int = 0, train_frac: float = 0.8, input_joints: str = "cmu31",
-               loss_joints: str = "cmu31", eval_joints: str = "h36m17", source: str = "auto") -> Setup:
+               loss_joints: str = "cmu31", eval_joints: str = "h36m17", source: str = "auto", *,
+               inputs: str = "exact", noise_sigma: float = 0.015, noise_outliers: float = 0.02,
+               loss_vertices: int = 0) -> Setup:
     """Build (or load from the world cache) the world and split it into train / test.
 
     The world has ``world_size`` samples (0: the profile's, :data:`BODY`), seed ``ctx.seed``, no
     renders (the input is keypoints), and the joint sets named here. Split: by CMU clip for CMU
     motion, by sample for procedural poses (``World.split``), with seed ``ctx.seed``.
+
+    Args:
+        inputs: "exact" (the world's projections) or "noisy" (:func:`noisy_keypoints` with
+            ``noise_sigma`` and ``noise_outliers``, drawn from ``ctx.seed``: the same noise for the
+            same seed, train and test halves from two streams) input keypoints; the 2D target of
+            the reprojection term stays exact.
+        loss_vertices: S vertices of the mesh term's subset (0: the profile's, :data:`BODY`).
     """
-    world_size = ctx.sizes(BODY, world_size=world_size)["world_size"]
+    if inputs not in INPUTS:
+        raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}")
+    sizes = ctx.sizes(BODY, world_size=world_size, loss_vertices=loss_vertices)
+    world_size, loss_vertices = sizes["world_size"], int(sizes["loss_vertices"])
     body = shared_anny_body(str(ctx.device))
     sets = tuple(dict.fromkeys((input_joints, loss_joints, eval_joints)))
     config = WorldConfig(size=int(world_size), seed=ctx.seed, source=source,
@@ -145,15 +209,29 @@ def make_setup(ctx: RunContext, world_size: int = 0, train_frac: float = 0.8, in
     world = build_world(config, device=ctx.device, progress=False, body=body)
     split_by = "clip" if world.resolved_source == "cmu" else "sample"
     train, test = world.split(train_frac, seed=ctx.seed, by=split_by)
-    kw = dict(device=ctx.device, dtype=torch.float32)
-    train_data = RegressionData.from_world(train, input_joints, loss_joints, **kw)
-    test_data = RegressionData.from_world(test, input_joints, loss_joints, **kw)
+    skeleton = AnnySkeleton(body, num_vertices=loss_vertices)
+    kw = dict(device=ctx.device, dtype=torch.float32, skeleton=skeleton)
+
+    def data(half: World, stream: int) -> RegressionData:
+        uv = None
+        if inputs == "noisy":
+            gen = torch.Generator().manual_seed(7919 * int(ctx.seed) + stream)
+            uv = noisy_keypoints(half.keypoints2d[input_joints], half.bbox_center, half.bbox_size,
+                                 sigma=noise_sigma, outliers=noise_outliers, generator=gen)
+        return RegressionData.from_world(half, input_joints, loss_joints, input_uv=uv, **kw)
+
+    noise = (f"noisy: {noise_sigma:.1%} of the bbox, {noise_outliers:.0%} outliers" if inputs == "noisy"
+             else "exact")
     source_line = (f"synthetic world: {world_data_source(world)}, {len(world)} samples "
-                   f"({len(train)} train / {len(test)} test, split by {split_by}), 2D keypoints {input_joints}")
+                   f"({len(train)} train / {len(test)} test, split by {split_by}), 2D keypoints {input_joints} "
+                   f"({noise})")
     key = {"device": str(ctx.device), "world": world_cache_key(config), "train_frac": float(train_frac),
-           "input_joints": input_joints, "loss_joints": loss_joints, "eval_joints": eval_joints}
-    return Setup(world, train, test, train_data, test_data, AnnySkeleton(body), body, eval_joints, split_by,
-                 source_line, key)
+           "input_joints": input_joints, "loss_joints": loss_joints, "eval_joints": eval_joints,
+           "inputs": inputs, "loss_vertices": loss_vertices}
+    if inputs == "noisy":
+        key.update(noise_sigma=float(noise_sigma), noise_outliers=float(noise_outliers))
+    return Setup(world, train, test, data(train, 0), data(test, 1), skeleton, body, eval_joints, split_by,
+                 source_line, key, inputs)
 
 
 # --------------------------------------------------------------------------------- training
@@ -166,8 +244,11 @@ def _train_key(v: Variant, seed: int) -> dict:
 
 
 def train_members(ctx: RunContext, setup: Setup, variants: Sequence[Variant], seeds: Sequence[int], sizes: dict,
-                  weights: LossWeights = LossWeights()) -> tuple[BodyRegressor, list[dict]]:
+                  weights: Optional[LossWeights] = None) -> tuple[BodyRegressor, list[dict]]:
     """Train one member per (variant, seed) on the setup's train split and return them as one model.
+
+    ``weights``: the loss (None: :func:`loss_weights` of ``sizes["eq36"]``, the profile's, what the
+    experiments use by default, so that ``prom.fit_2d`` starts from the same members).
 
     Members already trained with the same setup, settings and code come from the result store's
     artifact cache (:meth:`RunContext.cached`); the others are trained together as one ensemble
@@ -179,6 +260,7 @@ def train_members(ctx: RunContext, setup: Setup, variants: Sequence[Variant], se
         order), and per member ``{"train_loss", "diverged_step", "curve_mpjpe_mm", "curve_pa_mpjpe_mm"}``
         (train_loss: the mean over the last logged window, NaN if it diverged).
     """
+    weights = loss_weights(bool(sizes.get("eq36", False))) if weights is None else weights
     data = setup.train_data
     steps = int(sizes["steps"])
     settings = {"setup": setup.key, "steps": steps, "batch": int(sizes["batch"]), "lr": float(sizes["lr"]),
@@ -297,40 +379,95 @@ def _variants(names: Sequence[str]) -> list[tuple[str, Variant]]:
     return [(n, VARIANTS[n]) for n in names]
 
 
-def _run_table(ctx: RunContext, names: Sequence[str], baseline: str, sizes: dict, world: dict
-               ) -> tuple[pd.DataFrame, Setup, BodyRegressor]:
-    """Train and evaluate ``names`` x seeds; one row per (variant, seed) with metrics, learning curves
-    and the per-sample fractions against ``baseline`` (same seed)."""
+def _nan_members(x: torch.Tensor, dead: Sequence[bool]) -> torch.Tensor:
+    """``x`` (M, ...) with the members flagged in ``dead`` set to NaN."""
+    mask = torch.tensor(list(dead), dtype=torch.bool, device=x.device).reshape(-1, *([1] * (x.dim() - 1)))
+    return torch.where(mask, torch.full_like(x, math.nan), x)
+
+
+def _so3_columns(R: torch.Tensor, R_y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per member: how far the training-time matrices R_Y are from SO(3), and what the inference
+    projection does to them.
+
+    Args:
+        R: (M, N, 31, 3, 3) inference rotations; R_y: (M, N, 31, 3, 3) training-time R_Y.
+    Returns:
+        (M,) means over samples and rotations: ``so3_ortho`` ``||R_Y^T R_Y - I||_F``; ``so3_fro``
+        ``||R_Y - g_SVD(R_Y)||_F`` (distance to the nearest rotation); ``post_vs_svd_deg`` the
+        geodesic angle between the inference rotation and g_SVD(R_Y) (0 when the head projects by
+        g_SVD; r_GS's departure from the nearest rotation otherwise); ``so3_fro_eval``
+        ``||R - g_SVD(R)||_F`` of the inference rotations (~0: a check).
+    """
+    raw, out = so3_distance(R_y.double()), so3_distance(R.double())
+    angle = torch.rad2deg(geodesic_distance(R.double(), raw["svd"], check=False))
+    def mean(x: torch.Tensor) -> torch.Tensor:  # NaN for a diverged member, as its metrics
+        return x.flatten(1).mean(1).cpu()
+
+    return {"so3_ortho": mean(raw["ortho"]), "so3_fro": mean(raw["frobenius"]),
+            "post_vs_svd_deg": mean(angle), "so3_fro_eval": mean(out["frobenius"])}
+
+
+def _run_table(ctx: RunContext, names: Sequence[str], baseline: str, sizes: dict, world: dict,
+               inputs: Sequence[str] = ("exact",), noise: Optional[dict] = None, eq36: bool = False
+               ) -> tuple[pd.DataFrame, Setup]:
+    """Train and evaluate ``names`` x seeds for each input kind; one row per (inputs, variant, seed)
+    with metrics (after the inference projection and on the training-time R_Y), SO(3) distances,
+    learning curves and the per-sample fractions against ``baseline`` (same inputs and seed)."""
     named = _variants(names)
+    unknown = [k for k in inputs if k not in INPUTS]
+    if unknown or not inputs:
+        raise ValueError(f"inputs must be a non-empty tuple of {INPUTS}, got {tuple(inputs)}")
     seeds = ctx.seeds()
-    setup = make_setup(ctx, sizes["world_size"], **world)
-    model, trained = train_members(ctx, setup, [v for _, v in named], seeds, sizes)
-    with cpu_threads(small_ops_threads(ctx.device)):
-        R, beta = model.predict(setup.test_data.keypoints)
-        err = evaluate_members(setup, R, beta, pve_samples=sizes["pve_samples"])
-    rows, per = [], {}
-    for m, ((name, v), s) in enumerate((nv, s) for nv in named for s in seeds):
-        per[(name, s)] = {k: e[m] for k, e in err.items()}
-        t = trained[m]
-        rows.append({"variant": v.label, "key": name, "representation": v.representation, "seed": s,
-                     "mpjpe_mm": float(err["mpjpe"][m].mean()), "pa_mpjpe_mm": float(err["pa_mpjpe"][m].mean()),
-                     "pve_mm": float(err["pve"][m].mean()) if err["pve"].shape[1] else math.nan,
-                     "train_loss": t["train_loss"], "diverged": t["diverged_step"] is not None,
-                     "diverged_step": t["diverged_step"], "curve_mpjpe_mm": t["curve_mpjpe_mm"],
-                     "curve_pa_mpjpe_mm": t["curve_pa_mpjpe_mm"]})
-    for row in rows:
-        base = per.get((baseline, row["seed"]))
-        mine = per[(row["key"], row["seed"])]
-        for metric in ("mpjpe", "pa_mpjpe"):
-            row[f"better_{metric}_frac"] = (math.nan if base is None or row["key"] == baseline
-                                            else _better_fraction(mine[metric], base[metric]))
-    frame = pd.DataFrame(rows)
+    weights = loss_weights(eq36)
+    frames, setup = [], None
+    for kind in dict.fromkeys(inputs):
+        setup = make_setup(ctx, sizes["world_size"], **world, inputs=kind, loss_vertices=sizes["loss_vertices"],
+                           **(noise or {}))
+        model, trained = train_members(ctx, setup, [v for _, v in named], seeds, sizes, weights)
+        with cpu_threads(small_ops_threads(ctx.device)):
+            R, beta, R_y = model.predict(setup.test_data.keypoints, with_training=True)
+            # A diverged member is frozen at its last finite weights, whose predictions may be finite:
+            # its metrics are NaN all the same (a diverged run has no error to report).
+            R, R_y = (_nan_members(x, [t["diverged_step"] is not None for t in trained]) for x in (R, R_y))
+            err = evaluate_members(setup, R, beta, pve_samples=sizes["pve_samples"])
+            raw = evaluate_members(setup, R_y, beta, pve_samples=0)
+            so3 = _so3_columns(R, R_y)
+        rows, per = [], {}
+        for m, ((name, v), s) in enumerate((nv, s) for nv in named for s in seeds):
+            per[(name, s)] = {k: e[m] for k, e in err.items()}
+            t = trained[m]
+            rows.append({"inputs": kind, "variant": v.label, "key": name, "representation": v.representation,
+                         "seed": s, "mpjpe_mm": float(err["mpjpe"][m].mean()),
+                         "pa_mpjpe_mm": float(err["pa_mpjpe"][m].mean()),
+                         "pve_mm": float(err["pve"][m].mean()) if err["pve"].shape[1] else math.nan,
+                         "mpjpe_train_mm": float(raw["mpjpe"][m].mean()),
+                         "pa_mpjpe_train_mm": float(raw["pa_mpjpe"][m].mean()),
+                         **{k: float(v_[m]) for k, v_ in so3.items()},
+                         "train_loss": t["train_loss"], "diverged": t["diverged_step"] is not None,
+                         "diverged_step": t["diverged_step"], "curve_mpjpe_mm": t["curve_mpjpe_mm"],
+                         "curve_pa_mpjpe_mm": t["curve_pa_mpjpe_mm"]})
+        for row in rows:
+            base = per.get((baseline, row["seed"]))
+            mine = per[(row["key"], row["seed"])]
+            for metric in ("mpjpe", "pa_mpjpe"):
+                row[f"better_{metric}_frac"] = (math.nan if base is None or row["key"] == baseline
+                                                else _better_fraction(mine[metric], base[metric]))
+        frame = pd.DataFrame(rows)
+        frame["n_train"], frame["n_test"], frame["split"] = len(setup.train), len(setup.test), setup.split_by
+        frame["data_source"] = setup.data_source
+        frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True)
     frame["diverged_step"] = frame["diverged_step"].astype("Int64")
     frame["baseline"] = baseline
     frame["steps"], frame["batch"], frame["lr"] = sizes["steps"], sizes["batch"], sizes["lr"]
-    frame["n_train"], frame["n_test"], frame["split"] = len(setup.train), len(setup.test), setup.split_by
     frame["eval_joints"] = setup.eval_joints
-    return frame, setup, model
+    frame["loss_weights"] = repr(weights)
+    frame["eq36_missing"] = ", ".join(weights.missing())
+    return frame, setup
+
+
+def _data_source(frame: pd.DataFrame) -> str:
+    return "; ".join(dict.fromkeys(frame["data_source"]))
 
 
 # ------------------------------------------------------------------------------ experiments
@@ -340,65 +477,123 @@ def _run_table(ctx: RunContext, names: Sequence[str], baseline: str, sizes: dict
 _BODY_CHECKS = {"train_frac": between(0, 1)}
 
 
-@experiment("prom.body_regression", checks=_BODY_CHECKS)
-def body_regression(ctx: RunContext, variants: tuple = ("6d", "prom"), world_size: int = 0, steps: int = 0,
-                    batch: int = 0, lr: float = 0.0, hidden: int = 0, iterations: int = 0, pve_samples: int = 0,
-                    train_frac: float = 0.8, input_joints: str = "cmu31", eval_joints: str = "h36m17"
-                    ) -> ExperimentResult:
+_NOISE_CHECKS = {"noise_sigma": between(0, 1), "noise_outliers": between(0, 1),
+                 "loss": one_of("profile", "eq36", "joints"), "inputs": one_of(*INPUTS)}
+
+
+def _eq36(sizes: dict, loss: str) -> bool:
+    """Whether to train with Eq. 36's mesh and 2D terms: ``loss`` "eq36" / "joints", or the profile's."""
+    return bool(sizes["eq36"]) if loss == "profile" else loss == "eq36"
+
+
+@experiment("prom.body_regression", checks={**_BODY_CHECKS, **_NOISE_CHECKS})
+def body_regression(ctx: RunContext, variants: tuple = ("6d", "prom", "prom_lr3"), inputs: tuple = (),
+                    world_size: int = 0, steps: int = 0, batch: int = 0, lr: float = 0.0, hidden: int = 0,
+                    iterations: int = 0, pve_samples: int = 0, train_frac: float = 0.8, input_joints: str = "cmu31",
+                    eval_joints: str = "h36m17", noise_sigma: float = 0.015, noise_outliers: float = 0.02,
+                    loss: str = "profile", loss_vertices: int = 0) -> ExperimentResult:
     """PRoM Tables 1 / 4 on the synthetic world: 6D vs PRoM body regression from 2D keypoints.
 
-    One row per (variant, seed): MPJPE, PA-MPJPE (``eval_joints``), PVE (full mesh, ``pve_samples``
-    test samples), mm; ``better_*_frac``: fraction of test samples with a lower error than the 6D run
-    of the same seed; ``curve_*``: the learning curves. Paper columns: Table 4's HMR vs HMR + PRoM on
-    3DPW (the architecture closest to ours). Sizes: :data:`BODY` (0 = the profile's value).
+    Rows: 6D, PRoM at 6D's learning rate, and PRoM at 3x it (A.10: CLIFF + PRoM trains at 3e-4,
+    "which will cause gradient explosion in the original 6D version"), each on exact and on noisy
+    (detector-like, :func:`make_setup`) input keypoints (``inputs``). One row per (inputs, variant,
+    seed): MPJPE, PA-MPJPE (``eval_joints``), PVE (full mesh, ``pve_samples`` test samples), mm, after
+    the inference projection; ``mpjpe_train_mm`` / ``pa_mpjpe_train_mm`` on the training-time R_Y
+    (PRoM's unorthogonalised matrices); ``so3_*``, ``post_vs_svd_deg`` (:func:`_so3_columns`);
+    ``better_*_frac``: fraction of test samples with a lower error than the 6D run of the same
+    inputs and seed; ``curve_*``: the learning curves.
+
+    Loss: ``loss="eq36"`` adds Eq. 36's mesh term (``loss_vertices`` vertices) and A.10's 2D
+    reprojection term (:data:`EQ36_WEIGHTS`), ``"joints"`` leaves them out, ``"profile"`` takes the
+    profile's (:data:`BODY` ``eq36``: on from ``long`` up; off at ``quick``, whose CPU budget they
+    exceed); ``eq36_missing`` names what is left out. ``inputs``: () = the profile's (``quick``: exact
+    only; ``long`` and up: exact and noisy).
+    Paper columns: Table 4's HMR vs HMR + PRoM on 3DPW (the architecture closest to ours). Sizes:
+    :data:`BODY` (0 = the profile's value).
     """
     sizes = ctx.sizes(BODY, world_size=world_size, steps=steps, batch=batch, lr=lr, hidden=hidden,
-                      iterations=iterations, pve_samples=pve_samples)
-    frame, setup, _ = _run_table(ctx, variants, "6d", sizes,
-                                 dict(train_frac=train_frac, input_joints=input_joints, eval_joints=eval_joints))
+                      iterations=iterations, pve_samples=pve_samples, loss_vertices=loss_vertices, inputs=inputs)
+    frame, _ = _run_table(ctx, variants, "6d", sizes,
+                          dict(train_frac=train_frac, input_joints=input_joints, eval_joints=eval_joints),
+                          inputs=sizes["inputs"], noise=dict(noise_sigma=noise_sigma, noise_outliers=noise_outliers),
+                          eq36=_eq36(sizes, loss))
     paper = PAPER_TABLE_4["HMR"]
     for k, name in enumerate(("mpjpe", "pa_mpjpe", "pve")):
         frame[f"paper_{name}_mm"] = [paper.get(r, (math.nan,) * 3)[k] if key in ("6d", "prom", "prom_lr3") else math.nan
                                      for r, key in zip(frame["representation"], frame["key"])]
     frame["paper_reference"] = "PRoM Table 4: HMR / HMR + PRoM on 3DPW (paper's benchmark, not ours)"
-    return ExperimentResult(frame, setup.data_source)
+    return ExperimentResult(frame, _data_source(frame))
 
 
-@experiment("prom.ortho_ablation", checks=_BODY_CHECKS)
-def ortho_ablation(ctx: RunContext, variants: tuple = ("6d", "svd", "id/gs", "gs/id", "id/id+gs", "prom"),
-                   world_size: int = 0, steps: int = 0, batch: int = 0, lr: float = 0.0, hidden: int = 0,
-                   iterations: int = 0, pve_samples: int = 0, train_frac: float = 0.8,
-                   input_joints: str = "cmu31", eval_joints: str = "h36m17") -> ExperimentResult:
+@experiment("prom.ortho_ablation", checks={**_BODY_CHECKS, **_NOISE_CHECKS})
+def ortho_ablation(ctx: RunContext,
+                   variants: tuple = ("6d", "svd", "id/gs", "6d/id", "id/id+gs", "prom"),
+                   inputs: tuple = ("exact",), world_size: int = 0, steps: int = 0, batch: int = 0, lr: float = 0.0,
+                   hidden: int = 0, iterations: int = 0, pve_samples: int = 0, train_frac: float = 0.8,
+                   input_joints: str = "cmu31", eval_joints: str = "h36m17", noise_sigma: float = 0.015,
+                   noise_outliers: float = 0.02, loss: str = "profile", loss_vertices: int = 0
+                   ) -> ExperimentResult:
     """PRoM Table 3a on the synthetic world: orthogonalisation in L_theta only, L_Y only, both, neither.
 
-    Rows and their (L_theta, L_Y, post) columns: see :data:`ABLATION_COLUMNS`; metrics as
-    ``prom.body_regression`` (per-sample fractions against 6D). Paper column: Table 3a's PA-MPJPE on
-    3DPW. Sizes as ``prom.body_regression``.
+    Rows and their (L_theta, L_Y, post) columns: see :data:`ABLATION_COLUMNS`. The paper's
+    "r_GS / id." row has three readings here: ``"6d/id"`` (6 numbers, r_GS in L_theta,
+    ``[t1, t2, t1 x t2]`` in L_Y: the paper's, :data:`posebook.experiments.prom.paper.TABLE_3A_READINGS`),
+    ``"gs/id"`` (9 numbers whose third column only L_Y trains and inference discards) and
+    ``"svd/id"`` (9 numbers, g_SVD in L_theta and at inference: every number trained by both losses
+    and used at inference; Eq. 1's g_GS of all three columns would not do that, its third column
+    is ``sign(p3 . (q1 x q2)) q1 x q2`` and gets no gradient). The default rows are the paper's
+    reading ("6d/id"); pass ``variants=(..., "gs/id", "svd/id")`` for the others (each costs three
+    more trained members; "6d*" is the 6-number "id. / id." reading). Metrics as ``prom.body_regression``
+    (per-sample fractions against 6D), exact inputs by default. Paper column: Table 3a's PA-MPJPE
+    on 3DPW. Sizes as ``prom.body_regression``.
     """
     sizes = ctx.sizes(BODY, world_size=world_size, steps=steps, batch=batch, lr=lr, hidden=hidden,
-                      iterations=iterations, pve_samples=pve_samples)
-    frame, setup, _ = _run_table(ctx, variants, "6d", sizes,
-                                 dict(train_frac=train_frac, input_joints=input_joints, eval_joints=eval_joints))
+                      iterations=iterations, pve_samples=pve_samples, loss_vertices=loss_vertices)
+    frame, _ = _run_table(ctx, variants, "6d", sizes,
+                          dict(train_frac=train_frac, input_joints=input_joints, eval_joints=eval_joints),
+                          inputs=inputs, noise=dict(noise_sigma=noise_sigma, noise_outliers=noise_outliers),
+                          eq36=_eq36(sizes, loss))
     cols = [ABLATION_COLUMNS.get(k, ("?", "?", "?")) for k in frame["key"]]
     frame["L_theta"], frame["L_Y"], frame["post"] = zip(*cols)
-    frame["paper_pa_mpjpe_mm"] = [PAPER_TABLE_3A.get(k, math.nan) for k in frame["key"]]
+    frame["paper_row"] = [TABLE_3A_READINGS.get(k, "") for k in frame["key"]]
+    frame["paper_pa_mpjpe_mm"] = [PAPER_TABLE_3A.get(TABLE_3A_READINGS.get(k, ""), math.nan) for k in frame["key"]]
     frame["paper_reference"] = "PRoM Table 3a: CLIFF-Res50 trained on COCO, PA-MPJPE on 3DPW (paper's)"
-    return ExperimentResult(frame, setup.data_source)
+    return ExperimentResult(frame, _data_source(frame))
 
 
 # ----------------------------------------------------------------------------- presentation
 
 
+def _with_defaults(frame: pd.DataFrame) -> pd.DataFrame:
+    """Frames stored by earlier code lack the input kind (exact) and the training-time columns (NaN)."""
+    f = frame.copy()
+    if "inputs" not in f:
+        f["inputs"] = "exact"
+    for column in ("mpjpe_train_mm", "pa_mpjpe_train_mm", "so3_ortho", "so3_fro", "post_vs_svd_deg"):
+        if column not in f:
+            f[column] = math.nan
+    if "eq36_missing" not in f:
+        f["eq36_missing"] = ", ".join(LossWeights().missing())
+    return f
+
+
+#: Columns of the training-time matrices and their distance from SO(3), as the tables show them.
+_SO3_COLUMNS = (("mpjpe_train_mm", "ours MPJPE on R_Y (training-time)"),
+                ("so3_ortho", "ours ||R_Y^T R_Y - I||_F"), ("so3_fro", "ours ||R_Y - g_SVD(R_Y)||_F"),
+                ("post_vs_svd_deg", "ours post vs g_SVD(R_Y) (deg)"))
+
+
 def table_body_regression(frame: pd.DataFrame, decimals: int = 1) -> pd.DataFrame:
     """Tables 1 / 4 layout: ours (mean ± sd over seeds) beside the paper's numbers (MPJPE / PA-MPJPE /
-    PVE, mm) for HMR (Table 4) and CLIFF (Table 1), one row per variant."""
-    f = frame.copy()
-    for c in ("better_mpjpe_frac",):
-        f[c] = 100 * f[c]
-    s = summarize(f, ["variant", "key"], metrics=("mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "better_mpjpe_frac"),
+    PVE, mm) for HMR (Table 4) and CLIFF (Table 1), one row per (inputs, variant); then ours on the
+    training-time R_Y and its distance from SO(3)."""
+    f = _with_defaults(frame)
+    f["better_mpjpe_frac"] = 100 * f["better_mpjpe_frac"]
+    s = summarize(f, ["inputs", "variant", "key"],
+                  metrics=("mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "better_mpjpe_frac") + tuple(c for c, _ in _SO3_COLUMNS),
                   decimals=decimals)
     out = pd.DataFrame({
-        "variant": s["variant"],
+        "inputs": s["inputs"], "variant": s["variant"],
         "ours MPJPE": s["mpjpe_mm ± sd"], "ours PA-MPJPE": s["pa_mpjpe_mm ± sd"], "ours PVE": s["pve_mm ± sd"],
         "ours: better than 6D on (% samples)": [("–" if k == "6d" else v) for k, v in
                                                  zip(s["key"], s["better_mpjpe_frac ± sd"])],
@@ -409,19 +604,37 @@ def table_body_regression(frame: pd.DataFrame, decimals: int = 1) -> pd.DataFram
         out[name] = [_paper_triplet(table[bench][VARIANTS[k].representation])
                      if k in ("6d", "prom", "prom_lr3") else "–" for k in s["key"]]
     out["paper: better on"] = [f"{PAPER_BETTER_FRACTION:.0%}" if k in ("prom", "prom_lr3") else "–" for k in s["key"]]
+    _add_so3(out, f, s)
     return out
 
 
+def _add_so3(out: pd.DataFrame, frame: pd.DataFrame, s: pd.DataFrame) -> None:
+    """Append the training-time columns (:data:`_SO3_COLUMNS`; SO(3) distances to 3 decimals)."""
+    for column, title in _SO3_COLUMNS:
+        if column == "mpjpe_train_mm":
+            out[title] = s[f"{column} ± sd"]
+        else:
+            out[title] = [("NaN" if math.isnan(x) else f"{x:.3f}") for x in s[column]]
+
+
 def table_ortho_ablation(frame: pd.DataFrame, decimals: int = 1) -> pd.DataFrame:
-    """Table 3a layout: L_theta / L_Y / post columns, ours (mean ± sd over seeds), the paper's PA-MPJPE."""
-    s = summarize(frame, ["variant", "key", "L_theta", "L_Y", "post"],
-                  metrics=("pa_mpjpe_mm", "mpjpe_mm", "pve_mm"), decimals=decimals)
-    return pd.DataFrame({
-        "variant": s["variant"], "L_theta": s["L_theta"], "L_Y": s["L_Y"], "post": s["post"],
+    """Table 3a layout: L_theta / L_Y / post columns, ours (mean ± sd over seeds), the paper's PA-MPJPE
+    (of the paper row each variant reads, :data:`~posebook.experiments.prom.paper.TABLE_3A_READINGS`),
+    then ours on the training-time R_Y and its distance from SO(3)."""
+    f = _with_defaults(frame)
+    s = summarize(f, ["inputs", "variant", "key", "L_theta", "L_Y", "post"],
+                  metrics=("pa_mpjpe_mm", "mpjpe_mm", "pve_mm", "pa_mpjpe_train_mm") + tuple(c for c, _ in _SO3_COLUMNS),
+                  decimals=decimals)
+    rows = [PAPER_TABLE_3A.get(TABLE_3A_READINGS.get(k, ""), math.nan) for k in s["key"]]
+    out = pd.DataFrame({
+        "inputs": s["inputs"], "variant": s["variant"], "L_theta": s["L_theta"], "L_Y": s["L_Y"], "post": s["post"],
         "ours PA-MPJPE": s["pa_mpjpe_mm ± sd"], "ours MPJPE": s["mpjpe_mm ± sd"], "ours PVE": s["pve_mm ± sd"],
         "diverged": [f"{d}/{n}" for d, n in zip(s["diverged"], s["seeds"])],
-        "paper PA-MPJPE (Table 3a)": [f"{PAPER_TABLE_3A[k]:.1f}" if k in PAPER_TABLE_3A else "–" for k in s["key"]],
+        "paper PA-MPJPE (Table 3a)": ["–" if math.isnan(x) else f"{x:.1f}" for x in rows],
+        "ours PA-MPJPE on R_Y": s["pa_mpjpe_train_mm ± sd"],
     })
+    _add_so3(out, f, s)
+    return out
 
 
 # ------------------------------------------------------------------------------------ claims
@@ -436,51 +649,84 @@ def _moving(frame: pd.DataFrame, metric: str, rule: C.ConvergenceRule, **where) 
     return C.moving_runs(frame, metric, rule, primary="mpjpe_mm", **where)
 
 
+def _where(table: str, frame: pd.DataFrame, inputs: str) -> str:
+    """The claim's "where": the table, the input kind, and the Eq. 36 terms the run left out."""
+    missing = str(frame["eq36_missing"].iloc[0]) if len(frame) else ""
+    return f"{table} (keypoint regressor, {inputs} keypoints" + (f"; without {missing})" if missing else ")")
+
+
 def claims_body_regression(frame: pd.DataFrame, meta: Optional[dict] = None,
                            rule: C.ConvergenceRule = C.ConvergenceRule()) -> pd.DataFrame:
-    """Tables 1 / 4 claims judged by :mod:`posebook.claims`, seed by seed: PRoM lowers MPJPE,
-    PA-MPJPE and PVE vs 6D, and improves most samples (Sec. 5.2.2: 72%)."""
-    ev, where, rows = C.Evidence.of(frame, meta), "Tables 1 / 4 (keypoint regressor)", []
-    for key in [k for k in ("prom", "prom_lr3") if k in set(frame["key"])]:
-        name = VARIANTS[key].label
-        for metric, curve, word, paper in (
-                ("mpjpe_mm", "mpjpe_mm", "MPJPE", "HMR 74.4 -> 71.4; CLIFF 69.0 -> 67.6 (3DPW)"),
-                ("pa_mpjpe_mm", "pa_mpjpe_mm", "PA-MPJPE", "HMR 46.6 -> 44.5; CLIFF 43.0 -> 42.0 (3DPW)"),
-                ("pve_mm", "mpjpe_mm", "PVE", "HMR 87.3 -> 84.6; CLIFF 81.2 -> 79.2 (3DPW)")):
-            moving = _moving(frame, curve, rule, key=key) + _moving(frame, curve, rule, key="6d")
-            rows.append(C.judge_paired(C.Claim("PRoM", where, f"{name} has a lower {word} than 6D", metric,
-                                               "lower", paper),
-                                       name, by_seed(frame, metric, key=key), "6D", by_seed(frame, metric, key="6d"),
-                                       moving=moving, evidence=ev, decimals=1, unit=" mm"))
-        moving = _moving(frame, "mpjpe_mm", rule, key=key) + _moving(frame, "mpjpe_mm", rule, key="6d")
-        rows.append(C.judge_threshold(C.Claim("PRoM", where, f"{name} lowers the error of most samples",
-                                              "better_mpjpe_frac", "higher", "72% of samples"),
-                                      by_seed(frame, "better_mpjpe_frac", key=key), 0.5, moving=moving, evidence=ev))
+    """Tables 1 / 4 claims judged by :mod:`posebook.claims`, seed by seed, per input kind: PRoM (at
+    6D's learning rate and at 3x it) lowers MPJPE, PA-MPJPE and PVE vs 6D, improves most samples
+    (Sec. 5.2.2: 72%), and gains from its inference-time projection (Sec. 5.2: "the estimated rotation
+    matrices are still orthogonalized during inference": MPJPE after g_SVD vs on R_Y).
+    The "where" names what the run's loss leaves out of Eq. 36."""
+    frame = _with_defaults(frame)
+    ev, rows = C.Evidence.of(frame, meta), []
+    for kind in dict.fromkeys(frame["inputs"]):
+        f = frame[frame["inputs"] == kind]
+        where = _where("Tables 1 / 4", f, kind)
+        for key in [k for k in ("prom", "prom_lr3") if k in set(f["key"])]:
+            name = VARIANTS[key].label
+            moving = _moving(f, "mpjpe_mm", rule, key=key) + _moving(f, "mpjpe_mm", rule, key="6d")
+            if "6d" in set(f["key"]):
+                for metric, curve, word, paper in (
+                        ("mpjpe_mm", "mpjpe_mm", "MPJPE", "HMR 74.4 -> 71.4; CLIFF 69.0 -> 67.6 (3DPW)"),
+                        ("pa_mpjpe_mm", "pa_mpjpe_mm", "PA-MPJPE", "HMR 46.6 -> 44.5; CLIFF 43.0 -> 42.0 (3DPW)"),
+                        ("pve_mm", "mpjpe_mm", "PVE", "HMR 87.3 -> 84.6; CLIFF 81.2 -> 79.2 (3DPW)")):
+                    mv = _moving(f, curve, rule, key=key) + _moving(f, curve, rule, key="6d")
+                    rows.append(C.judge_paired(C.Claim("PRoM", where, f"{name} has a lower {word} than 6D", metric,
+                                                       "lower", paper),
+                                               name, by_seed(f, metric, key=key), "6D", by_seed(f, metric, key="6d"),
+                                               moving=mv, evidence=ev, decimals=1, unit=" mm"))
+                rows.append(C.judge_threshold(C.Claim("PRoM", where, f"{name} lowers the error of most samples",
+                                                      "better_mpjpe_frac", "higher", "72% of samples"),
+                                              by_seed(f, "better_mpjpe_frac", key=key), 0.5, moving=moving,
+                                              evidence=ev))
+            own = _moving(f, "mpjpe_mm", rule, key=key)
+            rows.append(C.judge_paired(
+                C.Claim("PRoM", where, f"{name}: the rotations after g_SVD at inference have a lower MPJPE than "
+                        "the training-time matrices", "mpjpe_mm", "lower", "implied, no number (Sec. 5.2)"),
+                f"{name} after g_SVD", by_seed(f, "mpjpe_mm", key=key),
+                f"{name} on R_Y", by_seed(f, "mpjpe_train_mm", key=key),
+                moving=own + own, evidence=ev, decimals=1, unit=" mm"))
     return pd.DataFrame(rows)
+
+
+#: Table 3a's pairs (a beats b), the statement, the paper's numbers.
+_ABLATION_PAIRS = (
+    ("id/gs", "6d", "removing r_GS from L_theta only improves on r_GS in both (Zhou)", "57.1 < 57.5"),
+    ("6d/id", "6d", "removing r_GS from L_Y only improves on r_GS in both (Zhou); 6-number head", "55.8 < 57.5"),
+    ("gs/id", "6d", "removing r_GS from L_Y only improves on r_GS in both (Zhou); 9-number head", "55.8 < 57.5"),
+    ("svd/id", "svd", "removing g_SVD from L_Y only improves on g_SVD in both (Levinson)", "(no paper row)"),
+    ("6d/id", "id/gs", "removing it from L_Y matters more than from L_theta; 6-number head", "55.8 < 57.1"),
+    ("gs/id", "id/gs", "removing it from L_Y matters more than from L_theta; 9-number head", "55.8 < 57.1"),
+    ("id/id+gs", "6d/id", "removing it from both beats removing it from L_Y only; 6-number head", "55.6 < 55.8"),
+    ("id/id+gs", "gs/id", "removing it from both beats removing it from L_Y only; 9-number head", "55.6 < 55.8"),
+    ("prom", "id/id+gs", "post-hoc g_SVD beats post-hoc r_GS for the pseudo matrix", "54.8 < 55.6"),
+    ("prom", "svd", "PRoM beats g_SVD in both losses (Levinson)", "54.8 < 56.7"),
+    ("prom", "6d", "PRoM beats r_GS in both losses (Zhou)", "54.8 < 57.5"),
+)
 
 
 def claims_ortho_ablation(frame: pd.DataFrame, meta: Optional[dict] = None, metric: str = "pa_mpjpe_mm",
                           rule: C.ConvergenceRule = C.ConvergenceRule()) -> pd.DataFrame:
-    """Table 3a / Sec. 5.3 claims, judged seed by seed on ``metric`` (the paper's: PA-MPJPE)."""
-    present = set(frame["key"])
-    ev, where = C.Evidence.of(frame, meta), "Table 3a (keypoint regressor)"
-    pairs = (
-        ("id/gs", "6d", "removing r_GS from L_theta only improves on r_GS in both (Zhou)", "57.1 < 57.5"),
-        ("gs/id", "6d", "removing r_GS from L_Y only improves on r_GS in both (Zhou)", "55.8 < 57.5"),
-        ("gs/id", "id/gs", "removing it from L_Y matters more than from L_theta", "55.8 < 57.1"),
-        ("id/id+gs", "gs/id", "removing it from both beats removing it from L_Y only", "55.6 < 55.8"),
-        ("prom", "id/id+gs", "post-hoc g_SVD beats post-hoc r_GS for the pseudo matrix", "54.8 < 55.6"),
-        ("prom", "svd", "PRoM beats g_SVD in both losses (Levinson)", "54.8 < 56.7"),
-        ("prom", "6d", "PRoM beats r_GS in both losses (Zhou)", "54.8 < 57.5"),
-    )
+    """Table 3a / Sec. 5.3 claims, judged seed by seed on ``metric`` (the paper's: PA-MPJPE), per input
+    kind; the "r_GS / id." row's claims are judged for each of its readings present."""
+    frame = _with_defaults(frame)
+    ev = C.Evidence.of(frame, meta)
     curve = metric if f"curve_{metric}" in frame else "mpjpe_mm"
     rows = []
-    for a, b, statement, paper in pairs:
-        if a not in present or b not in present:
-            continue
-        rows.append(C.judge_paired(C.Claim("PRoM", where, statement, metric, "lower", paper + " mm"),
-                                   VARIANTS[a].label, by_seed(frame, metric, key=a),
-                                   VARIANTS[b].label, by_seed(frame, metric, key=b),
-                                   moving=_moving(frame, curve, rule, key=a) + _moving(frame, curve, rule, key=b),
-                                   evidence=ev, decimals=1, unit=" mm"))
+    for kind in dict.fromkeys(frame["inputs"]):
+        f = frame[frame["inputs"] == kind]
+        present, where = set(f["key"]), _where("Table 3a", f, kind)
+        for a, b, statement, paper in _ABLATION_PAIRS:
+            if a not in present or b not in present:
+                continue
+            rows.append(C.judge_paired(C.Claim("PRoM", where, statement, metric, "lower", paper + " mm"),
+                                       VARIANTS[a].label, by_seed(f, metric, key=a),
+                                       VARIANTS[b].label, by_seed(f, metric, key=b),
+                                       moving=_moving(f, curve, rule, key=a) + _moving(f, curve, rule, key=b),
+                                       evidence=ev, decimals=1, unit=" mm"))
     return pd.DataFrame(rows)

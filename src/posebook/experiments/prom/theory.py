@@ -54,10 +54,13 @@ __all__ = [
     "gs_explosion",
     "svd_explosion",
     "lambda_min_table",
+    "LAMBDA_MIN_METHODS",
+    "LAMBDA_MIN_RANK",
     "non_injectivity",
     "non_injectivity_curve",
     "fiber_examples",
     "claim_verdicts",
+    "lambda_min_verdicts",
 ]
 
 #: label -> (method of ``orthogonalize``, proper)
@@ -400,11 +403,30 @@ def svd_explosion(ctx: RunContext, gaps: tuple = (0.5, 0.1, 1e-2, 1e-3, 1e-4, 1e
 
 #: the representations of ``prom.lambda_min`` -> the key of :data:`posebook.analysis.jacobians.EXPECTED_RANK`
 _LAMBDA_METHODS = {"PRoM": "identity", "6D": "6d", "GS": "gs", "SVD": "svd"}
+#: the methods of ``prom.lambda_min``: the four of the paper and "6D*", the 6 numbers mapped to
+#: [t1, t2, t1 x t2] without orthogonalisation (Fig. 2c's 6D*, :func:`posebook.models.zhou.variant_spec`)
+LAMBDA_MIN_METHODS = ("PRoM", "6D", "6D*", "GS", "SVD")
+#: generic rank of B per method: 9 for B_0 = I (PRoM), 3 = dim SO(3) for an orthogonalisation,
+#: 6 for 6D* (its first 6 outputs are its inputs; B is 9 x 6, so B B^T (9 x 9) has rank <= 6)
+LAMBDA_MIN_RANK = {**{m: jac.EXPECTED_RANK[k] for m, k in _LAMBDA_METHODS.items()}, "6D*": 6}
+_SIX_NUMBERS = ("6D", "6D*")
+
+
+def _unorthogonalized_6d(x: torch.Tensor) -> torch.Tensor:
+    """6D* (Fig. 2c): x (..., 6), the column layout of ``matrix_from_6d`` -> [t1, t2, t1 x t2] (..., 3, 3)."""
+    t = x.reshape(*x.shape[:-1], 3, 2)
+    t1, t2 = t[..., 0], t[..., 1]
+    return torch.stack((t1, t2, torch.linalg.cross(t1, t2, dim=-1)), dim=-1)
 
 
 def _jacobians_for(method: str, outputs: torch.Tensor) -> torch.Tensor:
+    """B = d vec(R_i) / d R_0 per input: (..., 9, 9), or (..., 9, 6) for the 6-number maps."""
     if method == "6D":
         return jac.sixd_jacobian(outputs)
+    if method == "6D*":
+        flat = outputs.reshape(-1, 6)
+        B = vmap(jacrev(lambda v: _unorthogonalized_6d(v).reshape(9)))(flat)
+        return B.reshape(*outputs.shape[:-1], 9, 6)
     return jac.orthogonalization_jacobian(outputs, _LAMBDA_METHODS[method])
 
 
@@ -415,7 +437,7 @@ def _train_and_record(method: str, steps: int, hidden: int, batch: int, lr: floa
     drawn from a generator seeded with ``seed``: no global seeding). Returns the raw outputs R_0 on
     a fixed evaluation batch at steps 0, steps/2 and steps, stacked (3 * eval_size, 9 or 6), float32."""
     gen = torch.Generator().manual_seed(seed)
-    out_dim = 6 if method == "6D" else 9
+    out_dim = 6 if method in _SIX_NUMBERS else 9
     dims = [9, hidden, hidden, out_dim]
     layers = [EnsembleLinear(member_generators([seed]), a, b, device=device, dtype=torch.float32)
               for a, b in zip(dims[:-1], dims[1:])]
@@ -430,6 +452,8 @@ def _train_and_record(method: str, steps: int, hidden: int, batch: int, lr: floa
     def to_matrix(out: torch.Tensor) -> torch.Tensor:
         if method == "6D":
             return matrix_from_6d(out)
+        if method == "6D*":
+            return _unorthogonalized_6d(out)
         return orthogonalize(out.reshape(*out.shape[:-1], 3, 3), method=_LAMBDA_METHODS[method])
 
     def loss(step: int) -> torch.Tensor:
@@ -452,26 +476,32 @@ def _train_and_record(method: str, steps: int, hidden: int, batch: int, lr: floa
 def lambda_min_table(ctx: RunContext, samples: int = 0, sigma: float = 0.5, train_steps: int = 0,
                      hidden: int = 64, batch: int = 64, lr: float = 1e-3,
                      dtypes: tuple = ("float64", "float32")) -> ExperimentResult:
-    """PRoM Theorem 2 / Sec. 5.1: lambda_min(B B^T), B = dR_i/dR_0, for PRoM, 6D, GS and SVD.
+    """PRoM Theorem 2 / Sec. 5.1: lambda_min(B B^T), B = dR_i/dR_0, for PRoM, 6D, 6D*, GS and SVD.
 
-    Two sources of R_0: ``random`` (R + sigma N, the first two columns for 6D), and ``training``: the
-    raw outputs of a tiny MLP (9 -> hidden -> hidden -> 9 or 6) auto-encoding rotations with the
+    PRoM: B_0 = I (9 x 9), rank 9, every eigenvalue of B B^T is 1. An orthogonalisation (6D = r_GS on
+    6 numbers, GS and SVD on 9) maps into SO(3), so B has rank 3 and B B^T (9 x 9) has 6 zero
+    eigenvalues. "6D*" ([t1, t2, t1 x t2], no orthogonalisation) is the control: its B is 9 x 6 of
+    rank 6, so lambda_min(B B^T) = 0 as well. Any map from 6 numbers has lambda_min = 0 by the shape
+    of B alone, so Theorem 2 cannot tell 6D from 6D*.
+
+    Two sources of R_0: ``random`` (R + sigma N, the first two columns for 6D / 6D*), and ``training``:
+    the raw outputs of a tiny MLP (9 -> hidden -> hidden -> 9 or 6) auto-encoding rotations with the
     method's loss 1/2 ||g(R_0) - R||^2, recorded at steps 0, train_steps/2 and train_steps on
     ``samples`` fixed inputs (the paper records them while training pose and shape models). B is taken
-    in each dtype. Eigenvalues of B B^T: the 9 - 3 = 6 that are exactly 0 for an orthogonalisation
-    show up as round-off; ``median lambda_7`` is the smallest one that is not 0 (the gap above the
-    round-off).
+    in each dtype. Eigenvalues of B B^T, ascending: the 9 - rank that are exactly 0 show up as
+    round-off; ``median lambda_7`` is the 7th (the smallest non-zero one at rank 3);
+    ``expected rank``: :data:`LAMBDA_MIN_RANK`.
     """
     n = ctx.size(samples, quick=256)
     steps = ctx.size(train_steps, quick=200)
     R, M = noisy_rotations(n, sigma, ctx.seed, ctx.device)
     rows = []
-    for method in ("PRoM", "6D", "GS", "SVD"):
-        sources = {f"random: R + {sigma} N": matrix_to_6d(M) if method == "6D" else M,
+    for method in LAMBDA_MIN_METHODS:
+        sources = {f"random: R + {sigma} N": matrix_to_6d(M) if method in _SIX_NUMBERS else M,
                    f"training: tiny MLP, steps 0/{steps // 2}/{steps}":
                        _train_and_record(method, steps, hidden, batch, lr, n, ctx.seed, ctx.device)}
         for source, outputs in sources.items():
-            if method != "6D":
+            if method not in _SIX_NUMBERS:
                 outputs = outputs.reshape(-1, 3, 3)
             for name in dtypes:
                 dtype = getattr(torch, name)
@@ -487,7 +517,7 @@ def lambda_min_table(ctx: RunContext, samples: int = 0, sigma: float = 0.5, trai
                              "median lambda_7": float(ev[..., 6].median()),
                              "median lambda_max": float(ev[..., -1].median()),
                              "rank min": int(rank.min()), "rank max": int(rank.max()),
-                             "expected rank": jac.EXPECTED_RANK[_LAMBDA_METHODS[method]],
+                             "expected rank": LAMBDA_MIN_RANK[method],
                              "frac psi = inf": float(torch.isinf(jac.psi(B)).double().mean())})
     return ExperimentResult(pd.DataFrame(rows),
                             data_source="synthetic: uniform SO(3) + Gaussian noise; tiny-MLP rotation auto-encoder")
@@ -495,15 +525,15 @@ def lambda_min_table(ctx: RunContext, samples: int = 0, sigma: float = 0.5, trai
 
 @cpu_threads(1)  # batched 3x3 algebra and a tiny MLP: see posebook.runs.cpu_threads
 def spectrum_examples(seed: int = 0, sigma: float = 0.5) -> pd.DataFrame:
-    """The 9 eigenvalues of B B^T for one noisy M = R + sigma N, for PRoM, 6D, GS and SVD (float64).
+    """The 9 eigenvalues of B B^T for one noisy M = R + sigma N, for PRoM, 6D, 6D*, GS and SVD (float64).
 
     Returns:
         tidy frame: method, k (1 = smallest), eigenvalue.
     """
     _, M = noisy_rotations(1, sigma, seed)
     rows = []
-    for method in ("PRoM", "6D", "GS", "SVD"):
-        ev = jac.gram_eigenvalues(_jacobians_for(method, matrix_to_6d(M) if method == "6D" else M))[0]
+    for method in LAMBDA_MIN_METHODS:
+        ev = jac.gram_eigenvalues(_jacobians_for(method, matrix_to_6d(M) if method in _SIX_NUMBERS else M))[0]
         rows += [{"method": method, "k": k + 1, "eigenvalue": float(v)} for k, v in enumerate(ev)]
     return pd.DataFrame(rows)
 
@@ -622,6 +652,51 @@ def fiber_examples(seed: int = 0, sigma: float = 0.5) -> dict[str, torch.Tensor]
 # ----------------------------------------------------------------------------- verdicts
 
 
+def lambda_min_verdicts(lam: pd.DataFrame) -> list[tuple[str, str, str, str]]:
+    """The Theorem 2 / Sec. 5.1 rows of :func:`claim_verdicts` from a ``prom.lambda_min`` frame:
+    (claim, paper value, measured, verdict) for 6D, GS, SVD (lambda_min(B_1 B_1^T) = 0: exact when
+    the rank is 3 for every sample) and PRoM (B_0 = I: rank 9 and lambda_min = 1). The 6D row also
+    reports the 6D* control (rank 6, lambda_min = 0 as well: any 9 x 6 B gives 0).
+    """
+    rows: list[tuple[str, str, str, str]] = []
+
+    def rank_text(sel: pd.DataFrame) -> str:
+        lo, hi = int(sel["rank min"].min()), int(sel["rank max"].max())
+        return f"rank {lo}" if lo == hi else f"rank {lo}-{hi}"
+
+    def exact_rank(sel: pd.DataFrame, rank: int) -> bool:
+        return bool(len(sel)) and bool((sel["rank min"] == rank).all() and (sel["rank max"] == rank).all())
+
+    for method in ("6D", "GS", "SVD"):
+        sel = lam[(lam["method"] == method) & (lam["dtype"] == "float64")]
+        sel32 = lam[(lam["method"] == method) & (lam["dtype"] == "float32")]
+        shape = str(sel["B shape"].iloc[0])
+        measured = (f"lambda_min in [{sel['lambda_min min'].min():.0e}, {sel['lambda_min max'].max():.0e}] (float64; "
+                    f"float32 down to {sel32['lambda_min min'].min():.0e}), |lambda_min| <= "
+                    f"{sel['max |lambda_min| / lambda_max'].max():.0e} lambda_max; B is {shape}, "
+                    f"{rank_text(sel)} (smallest non-zero eigenvalue ~{sel['median lambda_7'].median():.2f})")
+        star = lam[(lam["method"] == "6D*") & (lam["dtype"] == "float64")]
+        star_zero = bool(len(star)) and bool((star["max |lambda_min| / lambda_max"] < 1e-12).all())
+        if method == "6D" and len(star):
+            measured += (f"; 6D* ([t1, t2, t1 x t2], no orthogonalisation): B {star['B shape'].iloc[0]}, "
+                         f"{rank_text(star)}, |lambda_min| <= {star['max |lambda_min| / lambda_max'].max():.0e} "
+                         "lambda_max: 0 too")
+        verdict = ("holds (exactly: rank 3; the printed values are round-off)"
+                   if sel["max |lambda_min| / lambda_max"].max() < 1e-12 and exact_rank(sel, 3) else "does not hold")
+        if method == "6D" and verdict.startswith("holds") and star_zero and exact_rank(star, 6):
+            verdict = ("holds (exactly: rank 3), but for any map from 6 numbers: B is 9 x 6, so B B^T has rank <= 6 "
+                       "and lambda_min = 0 for 6D* (rank 6) as well; Theorem 2 cannot separate 6D from 6D*")
+        rows.append((f"Sec. 5.1 / Theorem 2: lambda_min(B_1 B_1^T) = 0 for {method}",
+                     PAPER["lambda_min_orthogonalized"] if method != "GS" else "0 (Theorem 2)", measured, verdict))
+    sel = lam[(lam["method"] == "PRoM")]
+    rows.append(("Theorem 2: lambda_min(B_0 B_0^T) = 1 (psi(B_0) = 1) for PRoM", PAPER["lambda_min_prom"],
+                 (f"B_0 = I ({sel['B shape'].iloc[0]}): {rank_text(sel)} of 9, lambda_min in "
+                  f"[{sel['lambda_min min'].min():.6f}, {sel['lambda_min max'].max():.6f}]"),
+                 "holds" if np.allclose(sel[["lambda_min min", "lambda_min max"]].to_numpy(), 1.0)
+                 and exact_rank(sel, 9) else "does not hold"))
+    return rows
+
+
 def claim_verdicts(checks: pd.DataFrame, consistency: pd.DataFrame, terms: pd.DataFrame,
                    gs_expl: pd.DataFrame, svd_expl: pd.DataFrame, lam: pd.DataFrame,
                    noninj: pd.DataFrame, profile_name: str = "quick", seed: int = 0) -> pd.DataFrame:
@@ -738,22 +813,8 @@ def claim_verdicts(checks: pd.DataFrame, consistency: pd.DataFrame, terms: pd.Da
         if pos_t["median_|SVD|"] < 10 * pos_l["median_|SVD|"] and neg_t["median_|SVD|"] > 100 * pos_l["median_|SVD|"]
         else "holds" if pos_t["median_|SVD|"] >= 10 * pos_l["median_|SVD|"] else "inconclusive")
 
-    for method in ("6D", "GS", "SVD"):
-        sel = lam[(lam["method"] == method) & (lam["dtype"] == "float64")]
-        sel32 = lam[(lam["method"] == method) & (lam["dtype"] == "float32")]
-        add(f"Sec. 5.1 / Theorem 2: lambda_min(B_1 B_1^T) = 0 for {method}",
-            PAPER["lambda_min_orthogonalized"] if method != "GS" else "0 (Theorem 2)",
-            f"lambda_min in [{sel['lambda_min min'].min():.0e}, {sel['lambda_min max'].max():.0e}] (float64; "
-            f"float32 down to {sel32['lambda_min min'].min():.0e}), |lambda_min| <= "
-            f"{sel['max |lambda_min| / lambda_max'].max():.0e} lambda_max; rank {int(sel['rank max'].max())} of 9 "
-            f"(smallest non-zero eigenvalue ~{sel['median lambda_7'].median():.2f})",
-            "holds (exactly: rank 3; the printed values are round-off)"
-            if sel["max |lambda_min| / lambda_max"].max() < 1e-12 and (sel["rank max"] == 3).all()
-            and (sel["rank min"] == 3).all() else "does not hold")
-    sel = lam[(lam["method"] == "PRoM")]
-    add("Theorem 2: lambda_min(B_0 B_0^T) = 1 (psi(B_0) = 1) for PRoM", PAPER["lambda_min_prom"],
-        f"lambda_min in [{sel['lambda_min min'].min():.6f}, {sel['lambda_min max'].max():.6f}]",
-        "holds" if np.allclose(sel[["lambda_min min", "lambda_min max"]].to_numpy(), 1.0) else "does not hold")
+    for claim, paper, measured, verdict in lambda_min_verdicts(lam):
+        add(claim, paper, measured, verdict)
     add("Theorems 1-2: orthogonalisation may keep training from the optimal loss",
         "L(R_1) <= L(R*) + eps C psi(B_1), psi(B_1) = inf",
         "psi(B_1) = inf for every input (rank 3 < 9): the bound is vacuous, it does not show a gap",
