@@ -19,40 +19,17 @@ import pytest
 import torch
 
 from posebook import claims as C
-from posebook.body.anny_skeleton import AnnySkeleton
-from posebook.body.models import AnnyBody
-from posebook.data.world import WorldConfig, build_world
 from posebook.experiments import run_experiment
 from posebook.experiments.prom import bodies as PB
-from posebook.experiments.prom import fitting as PF
 from posebook.geometry.rotations import random_rotation
 from posebook.models import body_regressor as BR
 from posebook.models.rotation_heads import REPRESENTATIONS, outputs
 from posebook.optim.keypoints_2d import fit_keypoints_2d
 from posebook.optim.training import train_regressor
 
+from fixtures_bodies import body, data, skeleton, tiny_ctx, tiny_env, world  # noqa: F401
+
 pytestmark = pytest.mark.slow  # builds the Anny model (~3 s once cached on disk)
-
-
-@pytest.fixture(scope="module")
-def body() -> AnnyBody:
-    return AnnyBody()
-
-
-@pytest.fixture(scope="module")
-def skeleton(body) -> AnnySkeleton:
-    return AnnySkeleton(body)
-
-
-@pytest.fixture(scope="module")
-def world(body, tmp_path_factory):
-    config = WorldConfig(size=48, seed=3, source="procedural", joint_sets=("cmu31", "h36m17"), render=False)
-    return build_world(config, cache_dir=tmp_path_factory.mktemp("world"), progress=False, body=body)
-
-
-@pytest.fixture(scope="module")
-def data(world) -> BR.RegressionData:
-    return BR.RegressionData.from_world(world, "cmu31", "cmu31")
 
 
 def _regressor(data: BR.RegressionData, variants, seeds, **kw) -> BR.BodyRegressor:
@@ -232,20 +209,6 @@ def _small(R: torch.Tensor) -> torch.Tensor:
 TINY = dict(world_size=48, steps=3, batch=8, hidden=16, iterations=1, pve_samples=3)
 
 
-@pytest.fixture
-def tiny_env(monkeypatch, tmp_path):
-    """Procedural poses (no CMU directory) and a world cache of this test's own."""
-    monkeypatch.delenv("POSEBOOK_CMU_DIR", raising=False)
-    monkeypatch.setenv("POSEBOOK_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def tiny_ctx(tiny_env):
-    from posebook.runs import make_context
-
-    return make_context("quick", device="cpu", seed=0)
-
-
 # Independent recomputation of the verdicts from a frame's own numbers (numpy and json only).
 
 
@@ -359,47 +322,6 @@ def test_body_regression_and_ablation_frames(tiny_ctx):
     assert abl.loc[abl["key"] == "6d/id", "paper_pa_mpjpe_mm"].eq(55.8).all()
     assert list(claims["verdict"]) == [_expected(per_seed[a], per_seed[b], _moving(_curves(abl, "pa_mpjpe_mm", a, b)))
                                        for a, b in pairs]
-
-
-def test_fit_2d_frame(tiny_ctx):
-    f = PF.fit_2d(tiny_ctx, fit_samples=4, fit_steps=2, **TINY).frame
-    assert {"parametrisation", "key", "seed", "stage", "mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "reproj_px",
-            "reproj_unortho_px", "better_mpjpe_frac", "fit_diverged", "paper_mpjpe_mm"} <= set(f.columns)
-    assert len(f) == 2 * 3 * 2 and set(f["stage"]) == {"before", "after"}
-    before = f[f["stage"] == "before"]
-    assert before.groupby("seed")["mpjpe_mm"].nunique().eq(1).all()  # both fits start from one prediction
-    after = f[f["stage"] == "after"]
-    assert (after["fit_diverged"] == 0).all()
-    # the fit works: the 2D error it minimises and (here) the 3D error drop from the start, for every seed
-    start = before.set_index(["key", "seed"])
-    end = after.set_index(["key", "seed"])
-    assert (end["reproj_px"] < start["reproj_px"]).all() and (end["mpjpe_mm"] < start["mpjpe_mm"]).all()
-    assert len(PF.table_fit_2d(f)) == 3
-    # the fit's loss curves: steps 0..fit_steps on the "after" rows, falling from the start
-    for _, row in after.iterrows():
-        steps, loss = _curve(row["curve_fit_loss"])
-        assert steps.tolist() == [0, 1, 2] and loss[-1] < loss[0]
-    assert (before["curve_fit_loss"] == "").all()
-    expected_claims = [f"fitting 2D with PRoM gives a lower {w} than with 6D" for w in ("MPJPE", "PA-MPJPE", "PVE")]
-    expected_claims += ["the 2D fit (6D) lowers the 3D MPJPE of the start",
-                        "the 2D fit (PRoM) lowers the 3D MPJPE of the start",
-                        "PRoM's fit is better than 6D's on most samples"]
-    for tolerance in (C.ConvergenceRule().tolerance, math.inf):  # the default rule; nothing ever "moving"
-        claims = PF.claims_fit_2d(f, rule=C.ConvergenceRule(tolerance=tolerance))
-        assert list(claims["claim"]) == expected_claims
-
-        def moving(*keys: str, tolerance: float = tolerance) -> list[bool]:
-            return [m for k in keys for m in _moving(after.loc[after["key"] == k, "curve_fit_loss"],
-                                                     tolerance=tolerance)]
-
-        per_seed = {m: after.pivot(index="seed", columns="key", values=m) for m in ("mpjpe_mm", "pa_mpjpe_mm", "pve_mm")}
-        expected = [_expected(per_seed[m]["prom"], per_seed[m]["6d"], moving("prom", "6d")) for m in per_seed]
-        start_mpjpe = before[before["key"] == "6d"].sort_values("seed")["mpjpe_mm"]
-        expected += [_expected(per_seed["mpjpe_mm"][k], start_mpjpe, moving(k)) for k in ("6d", "prom")]
-        better = after.pivot(index="seed", columns="key", values="better_mpjpe_frac")["prom"]
-        expected.append(_expected_above(better, 0.5, moving("prom", "6d")))
-        assert list(claims["verdict"]) == expected
-    assert claims["verdict"].iloc[3:5].tolist() == ["holds", "holds"]  # as the numbers above say
 
 
 def test_trained_members_are_reused_from_the_result_store(tiny_env, tmp_path, monkeypatch):

@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from posebook.body.anny_skeleton import AnnySkeleton
-from posebook.body.models import AnnyBody
 from posebook.data.world import WorldConfig, build_world
 from posebook.experiments.prom import bodies as PB
 from posebook.experiments.prom.paper import PAPER_TABLE_3A, TABLE_3A_READINGS
@@ -29,9 +28,7 @@ pytestmark = pytest.mark.slow  # builds the Anny model
 TINY = dict(world_size=48, steps=3, batch=8, hidden=16, iterations=1, pve_samples=3)
 
 
-@pytest.fixture(scope="module")
-def body() -> AnnyBody:
-    return AnnyBody()
+from fixtures_bodies import body  # noqa: E402, F401
 
 
 @pytest.fixture(scope="module")

@@ -226,17 +226,11 @@ def test_claims_are_not_converged_while_a_run_that_could_still_diverge_moves():
 # ------------------------------------------------------------------------------ end to end
 
 
+from fixtures_bodies import tiny_ctx, tiny_env  # noqa: E402, F401
+
 TINY = dict(world_size=48, steps=12, batch=8, hidden=16, iterations=1, evaluations=2, diagnose_every=2)
 
 
-@pytest.fixture
-def tiny_ctx(monkeypatch, tmp_path):
-    """Procedural poses (no CMU directory) and a world cache of this test's own."""
-    monkeypatch.delenv("POSEBOOK_CMU_DIR", raising=False)
-    monkeypatch.setenv("POSEBOOK_CACHE_DIR", str(tmp_path / "cache"))
-    from posebook.runs import make_context
-
-    return make_context("quick", device="cpu", seed=0)
 
 
 @pytest.mark.slow  # builds the Anny model and trains

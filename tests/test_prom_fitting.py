@@ -15,49 +15,19 @@ import pytest
 import torch
 
 from posebook import claims as C
-from posebook.body.anny_skeleton import AnnySkeleton
-from posebook.body.models import AnnyBody
-from posebook.data.world import WorldConfig, build_world
 from posebook.experiments.prom import fitting as PF
 from posebook.experiments.prom.bodies import VARIANTS
 from posebook.models import body_regressor as BR
 from posebook.optim.eft import copy_members, refine_regressor_2d
 from posebook.optim.keypoints_2d import fit_keypoints_2d
 
+from fixtures_bodies import body, data, skeleton, tiny_ctx, tiny_env, world  # noqa: F401
+
 pytestmark = pytest.mark.slow  # builds the Anny model
 
 TINY = dict(world_size=48, steps=3, batch=8, hidden=16, iterations=1)
 
 
-@pytest.fixture(scope="module")
-def body() -> AnnyBody:
-    return AnnyBody()
-
-
-@pytest.fixture(scope="module")
-def skeleton(body) -> AnnySkeleton:
-    return AnnySkeleton(body)
-
-
-@pytest.fixture(scope="module")
-def world(body, tmp_path_factory):
-    config = WorldConfig(size=48, seed=3, source="procedural", joint_sets=("cmu31", "h36m17"), render=False)
-    return build_world(config, cache_dir=tmp_path_factory.mktemp("world"), progress=False, body=body)
-
-
-@pytest.fixture(scope="module")
-def data(world) -> BR.RegressionData:
-    return BR.RegressionData.from_world(world, "cmu31", "cmu31")
-
-
-@pytest.fixture
-def tiny_ctx(monkeypatch, tmp_path):
-    """Procedural poses (no CMU directory) and a world cache of this test's own."""
-    from posebook.runs import make_context
-
-    monkeypatch.delenv("POSEBOOK_CMU_DIR", raising=False)
-    monkeypatch.setenv("POSEBOOK_CACHE_DIR", str(tmp_path / "cache"))
-    return make_context("quick", device="cpu", seed=0)
 
 
 def _targets(world, n: int) -> tuple:
