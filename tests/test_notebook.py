@@ -60,3 +60,29 @@ def test_notebook_checks():
         check_parameters(_namespace("depth_m = -5", depth_m=-5.0), depth_m=positive)
     with pytest.raises(ValueError, match="not a parameter of this notebook"):
         check_parameters(_namespace(), depht=positive)
+
+
+def test_with_reference_skips_a_reference_stored_by_older_code(monkeypatch, capsys):
+    from pathlib import Path
+
+    import pandas as pd
+
+    from posebook import notebook
+    from posebook.runs import StoredResult
+
+    quick = StoredResult(pd.DataFrame({"x": [1.0]}), {"experiment_params": {}}, Path("q.csv"))
+    old = StoredResult(pd.DataFrame({"y": [2.0]}), {"profile": "long"}, Path("r.csv"))  # no column "x"
+    monkeypatch.setattr(notebook, "best_reference", lambda name, seed, **params: old)
+    monkeypatch.setattr(StoredResult, "is_current", lambda self: False)
+
+    def claims(frame, meta):
+        return pd.DataFrame({"claim": ["x is small"], "paper value": ["-"], "verdict": ["holds"],
+                             "ours": [str(frame["x"].iloc[0])]})
+
+    assert notebook.with_reference("test.x", quick, claims) is None
+    out = capsys.readouterr().out
+    assert "the reference lacks column 'x'" in out and "no reference yet" in out
+    quick_broken = StoredResult(pd.DataFrame({"z": [1.0]}), {"experiment_params": {}}, Path("q.csv"))
+    with pytest.raises(KeyError):  # the rerun's own frame lacking a column is a real error
+        monkeypatch.setattr(notebook, "best_reference", lambda name, seed, **params: None)
+        notebook.with_reference("test.x", quick_broken, claims)

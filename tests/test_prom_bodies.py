@@ -27,6 +27,7 @@ from posebook.models.rotation_heads import REPRESENTATIONS, outputs
 from posebook.optim.keypoints_2d import fit_keypoints_2d
 from posebook.optim.training import train_regressor
 
+from expected import expected_paired
 from fixtures_bodies import body, data, skeleton, tiny_ctx, tiny_env, world  # noqa: F401
 
 pytestmark = pytest.mark.slow  # builds the Anny model (~3 s once cached on disk)
@@ -233,15 +234,6 @@ def _moving(cells, tail: float = C.ConvergenceRule().tail, tolerance: float = C.
     return out
 
 
-def _expected(a, b, moving=()) -> str:
-    """"a is lower than b" per seed (NaN = infinitely bad); "not converged" while a run moves."""
-    if any(moving):
-        return "not converged"
-    a = np.nan_to_num(np.asarray(a, dtype=float), nan=np.inf)
-    b = np.nan_to_num(np.asarray(b, dtype=float), nan=np.inf)
-    return "holds" if (a < b).all() else "does not hold" if (a > b).all() else "inconclusive"
-
-
 def _expected_above(values, threshold: float, moving=()) -> str:
     if any(moving):
         return "not converged"
@@ -291,14 +283,14 @@ def test_body_regression_and_ablation_frames(tiny_ctx):
                                     ("pve_mm", "mpjpe_mm", "PVE")):
             per_seed = f.pivot(index="seed", columns="key", values=metric)
             expected_claims.append(f"{label} has a lower {word} than 6D")
-            expected.append(_expected(per_seed[key], per_seed["6d"], _moving(_curves(f, curve, key, "6d"))))
+            expected.append(expected_paired(per_seed[key], per_seed["6d"], _moving(_curves(f, curve, key, "6d"))))
         expected_claims.append(f"{label} lowers the error of most samples")
         expected.append(_expected_above(f.loc[f["key"] == key].sort_values("seed")["better_mpjpe_frac"], 0.5,
                                         _moving(_curves(f, "mpjpe_mm", key, "6d"))))
         rows = f[f["key"] == key].sort_values("seed")
         expected_claims.append(f"{label}: the rotations after g_SVD at inference have a lower MPJPE than the "
                                "training-time matrices")
-        expected.append(_expected(rows["mpjpe_mm"], rows["mpjpe_train_mm"], 2 * _moving(_curves(f, "mpjpe_mm", key))))
+        expected.append(expected_paired(rows["mpjpe_mm"], rows["mpjpe_train_mm"], 2 * _moving(_curves(f, "mpjpe_mm", key))))
     assert list(claims["claim"]) == expected_claims
     assert list(claims["verdict"]) == expected
     assert set(claims["seeds"]) == {"0, 1, 2"} and set(claims["steps"]) == {str(TINY["steps"])}
@@ -320,7 +312,7 @@ def test_body_regression_and_ablation_frames(tiny_ctx):
     assert len(claims) == len(pairs) and claims["ours"].iloc[0].startswith("id. / r_GS ")
     # the paper's "r_GS / id." row is read by the 6-number head (paper.TABLE_3A_READINGS)
     assert abl.loc[abl["key"] == "6d/id", "paper_pa_mpjpe_mm"].eq(55.8).all()
-    assert list(claims["verdict"]) == [_expected(per_seed[a], per_seed[b], _moving(_curves(abl, "pa_mpjpe_mm", a, b)))
+    assert list(claims["verdict"]) == [expected_paired(per_seed[a], per_seed[b], _moving(_curves(abl, "pa_mpjpe_mm", a, b)))
                                        for a, b in pairs]
 
 

@@ -21,13 +21,12 @@ from posebook.models import body_regressor as BR
 from posebook.optim.eft import copy_members, refine_regressor_2d
 from posebook.optim.keypoints_2d import fit_keypoints_2d
 
+from expected import expected_paired
 from fixtures_bodies import body, data, skeleton, tiny_ctx, tiny_env, world  # noqa: F401
 
 pytestmark = pytest.mark.slow  # builds the Anny model
 
 TINY = dict(world_size=48, steps=3, batch=8, hidden=16, iterations=1)
-
-
 
 
 def _targets(world, n: int) -> tuple:
@@ -37,14 +36,6 @@ def _targets(world, n: int) -> tuple:
 
 def _moving(cells, rule: C.ConvergenceRule = C.ConvergenceRule()) -> list[bool]:
     return [C.still_moving(*C.read_curve(c), rule) for c in cells]
-
-
-def _expected(a, b, moving=()) -> str:
-    if any(moving):
-        return "not converged"
-    a = np.nan_to_num(np.asarray(a, dtype=float), nan=np.inf)
-    b = np.nan_to_num(np.asarray(b, dtype=float), nan=np.inf)
-    return "holds" if (a < b).all() else "does not hold" if (a > b).all() else "inconclusive"
 
 
 # ------------------------------------------------------------------------------ optimisers
@@ -162,18 +153,18 @@ def test_fit_2d_frame(tiny_ctx):
         per_seed = {m: after.pivot(index="seed", columns="key", values=m) for m in
                     ("mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "reproj_px", "reproj_unortho_px", "mpjpe_unortho_mm",
                      "pa_mpjpe_unortho_mm")}
-        expected = [_expected(per_seed[m]["prom"], per_seed[m]["6d"], mv["prom"] + mv["6d"])
+        expected = [expected_paired(per_seed[m]["prom"], per_seed[m]["6d"], mv["prom"] + mv["6d"])
                     for m in ("mpjpe_mm", "pa_mpjpe_mm", "pve_mm")]
         start_mpjpe = before[before["key"] == "6d"].sort_values("seed")["mpjpe_mm"]
-        expected += [_expected(per_seed["mpjpe_mm"][k], start_mpjpe, mv[k]) for k in ("6d", "prom")]
+        expected += [expected_paired(per_seed["mpjpe_mm"][k], start_mpjpe, mv[k]) for k in ("6d", "prom")]
         better = after.pivot(index="seed", columns="key", values="better_mpjpe_frac")["prom"]
         expected.append("not converged" if any(mv["prom"] + mv["6d"]) else
                         "holds" if (better > 0.5).all() else "does not hold" if (better < 0.5).all() else "inconclusive")
         assert list(claims["verdict"]) == expected
         p = {m: per_seed[m]["prom"] for m in per_seed}
-        assert list(mech["verdict"]) == [_expected(p["reproj_unortho_px"], p["reproj_px"], mv["prom"]),
-                                         _expected(p["mpjpe_mm"], p["mpjpe_unortho_mm"], mv["prom"]),
-                                         _expected(p["pa_mpjpe_mm"], p["pa_mpjpe_unortho_mm"], mv["prom"])]
+        assert list(mech["verdict"]) == [expected_paired(p["reproj_unortho_px"], p["reproj_px"], mv["prom"]),
+                                         expected_paired(p["mpjpe_mm"], p["mpjpe_unortho_mm"], mv["prom"]),
+                                         expected_paired(p["pa_mpjpe_mm"], p["pa_mpjpe_unortho_mm"], mv["prom"])]
     # the fit leaves SO(3) to fit 2D: its loss matrices reproject better than its rotations, every seed
     assert PF.claims_fit_2d_mechanism(f, rule=C.ConvergenceRule(tolerance=math.inf))["verdict"].iloc[0] == "holds"
 
@@ -210,7 +201,7 @@ def test_fit_2d_sweep_rows_columns_and_cells(tiny_ctx):
             g = sub[sub["key"] == key]
             lr_, st = g.groupby(["fit_lr", "fit_steps"])[row["metric"]].mean().idxmin()
             per[key] = g[(g["fit_lr"] == lr_) & (g["fit_steps"] == st)].sort_values("seed")[row["metric"]]
-        assert row["verdict"] == _expected(per["prom"].to_numpy(), per["6d"].to_numpy())
+        assert row["verdict"] == expected_paired(per["prom"].to_numpy(), per["6d"].to_numpy())
     # a 2-step fit's loss is still falling: with the default rule the verdicts say so
     assert set(PF.claims_fit_2d_sweep(f)["verdict"]) == {"not converged"}
 
@@ -243,8 +234,8 @@ def test_fit_2d_eft_frame_and_claims(tiny_ctx):
         g = f[f["mode"] == mode]
         a, bf = (g[g["stage"] == s].pivot(index="seed", columns="key", values="mpjpe_mm") for s in ("after", "before"))
         got = claims[claims["where"].str.contains(mode)]
-        assert got["verdict"].iloc[0] == _expected(a["prom"], a["6d"])
-        assert got["verdict"].iloc[3] == _expected(a["6d"], bf["6d"])
-        assert got["verdict"].iloc[4] == _expected(a["prom"], bf["prom"])
+        assert got["verdict"].iloc[0] == expected_paired(a["prom"], a["6d"])
+        assert got["verdict"].iloc[3] == expected_paired(a["6d"], bf["6d"])
+        assert got["verdict"].iloc[4] == expected_paired(a["prom"], bf["prom"])
     # three steps: still moving under the default rule
     assert set(PF.claims_fit_2d_eft(f)["verdict"]) == {"not converged"}

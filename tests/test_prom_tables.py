@@ -21,6 +21,8 @@ from posebook.geometry.rotations import geodesic_distance
 from posebook.models.zhou import Member
 from posebook.runs import make_context
 
+from expected import expected_paired
+
 F64 = torch.float64
 
 
@@ -46,15 +48,6 @@ def _moving(cell: str, tail: float = C.ConvergenceRule().tail, tolerance: float 
         return True
     ref = values[earlier[-1]]
     return bool(np.isfinite(ref) and abs(values[-1] - ref) / max(abs(values[-1]), 1e-12) > tolerance)
-
-
-def _expected(a, b, moving=()) -> str:
-    """"a is lower than b" per seed, NaN = infinitely bad; "not converged" while a run moves."""
-    a = np.nan_to_num(np.asarray(a, dtype=float), nan=np.inf)
-    b = np.nan_to_num(np.asarray(b, dtype=float), nan=np.inf)
-    if any(moving):
-        return "not converged"
-    return "holds" if (a < b).all() else "does not hold" if (a > b).all() else "inconclusive"
 
 
 def _assert_trained_below_start(frame: pd.DataFrame, column: str) -> None:
@@ -102,11 +95,11 @@ def _expected_table_2a(f: pd.DataFrame, tolerance: float) -> list[str]:
     by = {m: f.pivot(index="seed", columns="representation", values=m) for m in ("mean_deg", "max_deg", "std_deg")}
     moving = {m: [_moving(c, tolerance=tolerance) for c in f[f"curve_{m}"]] for m in by}
     others = ["axis_angle", "euler", "quaternion", "6d"]
-    out = [_expected(by[m]["prom"], by[m][others].fillna(np.inf).min(axis=1), moving[m]) for m in by]
+    out = [expected_paired(by[m]["prom"], by[m][others].fillna(np.inf).min(axis=1), moving[m]) for m in by]
     pair = f["representation"].isin(["prom", "6d"]).to_numpy()
-    out.append(_expected(by["mean_deg"]["prom"], by["mean_deg"]["6d"], np.array(moving["mean_deg"])[pair]))
+    out.append(expected_paired(by["mean_deg"]["prom"], by["mean_deg"]["6d"], np.array(moving["mean_deg"])[pair]))
     mean = by["mean_deg"]
-    out.append(_expected(mean[["6d", "prom"]].max(axis=1), mean[["axis_angle", "euler", "quaternion"]].min(axis=1),
+    out.append(expected_paired(mean[["6d", "prom"]].max(axis=1), mean[["axis_angle", "euler", "quaternion"]].min(axis=1),
                          moving["mean_deg"]))
     return out
 
@@ -211,7 +204,7 @@ def test_training_curves_tiny_run_share_initial_weights(tmp_path):
     claims = P.claims_training_curves(f, res.meta)
     assert list(claims["claim"]) == [s for _, _, s in TRAINING_CURVE_CLAIMS]
     for (_, row), (a, b, _) in zip(claims.iterrows(), TRAINING_CURVE_CLAIMS):
-        assert row["verdict"] == _expected(area[a], area[b]), row["ours"]
+        assert row["verdict"] == expected_paired(area[a], area[b]), row["ours"]
         assert f"({int((area[a] < area[b]).sum())}/3 seeds)" in row["ours"]
         assert row["ours"].endswith(f"lower at {int((curves[a] < curves[b]).sum())}/3 evaluations")
     summary = P.curve_summary(f).set_index(["variant", "seed"])

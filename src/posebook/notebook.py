@@ -102,16 +102,21 @@ def with_reference(name: str, result: StoredResult, claims: Callable, table: Opt
 
     ref = best_reference(name, seed=seed, **result.meta["experiment_params"])
     print(report.reference_line(ref))
-    if ref is not None:
-        try:  # a reference stored by older code may lack a column the current tables read
-            claims(ref.frame, ref.meta)
-            if table is not None:
-                table(ref.frame)
-        except KeyError as missing:
-            print(f"(the reference lacks column {missing}: it was stored by older code; it is not shown)")
-            ref = None
-    if table is not None:
-        display(report.beside(table, result.frame, None if ref is None else ref.frame, on=on))
-    display(report.verdicts_beside(claims(result.frame, result.meta),
-                                   None if ref is None else claims(ref.frame, ref.meta)))
+
+    def layouts(reference: Optional[StoredResult]) -> list:
+        other = None if reference is None else reference.frame
+        shown = [] if table is None else [report.beside(table, result.frame, other, on=on)]
+        return shown + [report.verdicts_beside(claims(result.frame, result.meta),
+                                               None if reference is None else claims(other, reference.meta))]
+
+    try:
+        shown = layouts(ref)
+    except KeyError as missing:
+        if ref is None:  # the rerun's own frame: a real error
+            raise
+        # a reference stored by older code may lack a column the current tables read
+        print(f"(the reference lacks column {missing}: it was stored by older code; it is not shown)")
+        ref, shown = None, layouts(None)
+    for frame in shown:
+        display(frame)
     return ref
