@@ -176,6 +176,30 @@ def test_code_hash_follows_the_import_closure(tmp_path, monkeypatch):
     assert code_hash("posebook.a") not in (h0, h1)
 
 
+def test_code_hash_counts_parent_packages_but_not_their_other_imports(tmp_path, monkeypatch):
+    """``posebook.chapters.a`` runs ``posebook.chapters/__init__``: its code counts, but its import of
+    another chapter ``b`` (registration) does not, so adding a chapter leaves ``a``'s hash alone."""
+    (tmp_path / "__init__.py").write_text("")
+    pkg = tmp_path / "chapters"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from posebook.chapters import a\nN = 1\n")
+    (pkg / "a.py").write_text("X = 1\n")
+    (pkg / "b.py").write_text("Y = 1\n")
+    monkeypatch.setattr(runs, "_PACKAGE_DIR", tmp_path)
+    code_hash = runs.code_hash.__wrapped__
+    h0 = code_hash("posebook.chapters.a")
+    (pkg / "__init__.py").write_text("from posebook.chapters import a, b\nN = 1\n")
+    assert code_hash("posebook.chapters.a") == h0  # the new chapter b is not in a's closure
+    (pkg / "b.py").write_text("Y = 2\n")
+    assert code_hash("posebook.chapters.a") == h0
+    (pkg / "__init__.py").write_text("from posebook.chapters import a, b\nN = 2\n")
+    assert code_hash("posebook.chapters.a") != h0  # the package's own code runs, so it counts
+    (tmp_path / "c.py").write_text("import posebook.chapters\n")  # importing the package itself follows it
+    h_c = code_hash("posebook.c")
+    (pkg / "b.py").write_text("Y = 3\n")
+    assert code_hash("posebook.c") != h_c
+
+
 # ------------------------------------------------------------------------ artifacts, provenance
 
 

@@ -162,19 +162,24 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def file_digest(path: str | os.PathLike, *, _save: bool = True) -> str:
+def file_digest(path: str | os.PathLike) -> str:
     """SHA-256 of a file's content, memoised on its (size, mtime, inode)."""
+    return _file_digest(path, save=True)[0]
+
+
+def _file_digest(path: str | os.PathLike, save: bool) -> tuple[str, bool]:
+    """(digest, whether it had to be computed, i.e. the memo changed)."""
     path = Path(path).resolve()
     _load_memo()
     stamp = _stamp(path.stat())
     known = _MEMO.get(str(path))
     if known is not None and known[0] == stamp:
-        return known[1]
+        return known[1], False
     digest = _sha256(path)
     _MEMO[str(path)] = (stamp, digest)
-    if _save:
+    if save:
         _save_memo()
-    return digest
+    return digest, True
 
 
 def folder_digest(folder: str | os.PathLike, patterns: Iterable[str] = ("*",)) -> str:
@@ -184,10 +189,12 @@ def folder_digest(folder: str | os.PathLike, patterns: Iterable[str] = ("*",)) -
     folder = Path(folder)
     files = sorted({p for pattern in patterns for p in folder.rglob(pattern) if p.is_file()})
     digest = hashlib.sha256()
-    before = dict(_MEMO)
+    changed = False  # save the memo once, and only when a file had to be read
     for path in files:
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(file_digest(path, _save=False).encode())
-    if _MEMO != before:
+        file_hash, computed = _file_digest(path, save=False)
+        digest.update(file_hash.encode())
+        changed |= computed
+    if changed:
         _save_memo()
     return digest.hexdigest()[:16]

@@ -319,28 +319,36 @@ def _imported_modules(path: Path) -> set[str]:
 def code_hash(module: str) -> str:
     """SHA-256 (12 hex digits) of the code (syntax trees without docstrings) of ``module`` and every
     ``posebook`` module it imports, transitively: the identity of the code behind an experiment. A stored result (or a committed
-    reference) whose code hash differs from the current one was computed by other code."""
-    seen: dict[Path, None] = {}
-    todo = [module, "posebook"]
+    reference) whose code hash differs from the current one was computed by other code.
+
+    The packages above a module (``posebook.experiments`` above ``posebook.experiments.prom.tables``)
+    run when it is imported, so their own code counts; their imports of OTHER posebook modules do not
+    (nor are they followed) unless the module imports the package itself: a package's ``__init__``
+    importing a new chapter does not change the hash of every other chapter.
+    """
+    seen: dict[Path, bool] = {}  # path -> imported for itself (True) or only as a parent package (False)
+    todo: list[tuple[str, bool]] = [(module, True), ("posebook", False)]
     while todo:
-        name = todo.pop()
+        name, direct = todo.pop()
         path = _module_file(name)
-        if path is None or path in seen:
+        if path is None or seen.get(path, False) or (path in seen and not direct):
             continue
-        seen[path] = None
+        seen[path] = direct
         parts = name.split(".")
-        todo.extend(".".join(parts[:k]) for k in range(1, len(parts)))  # parent packages run too
-        todo.extend(_imported_modules(path))
+        todo.extend((".".join(parts[:k]), False) for k in range(1, len(parts)))  # parent packages run too
+        if direct:
+            todo.extend((m, True) for m in _imported_modules(path))
     digest = hashlib.sha256()
     for path in sorted(seen):
         digest.update(path.relative_to(_PACKAGE_DIR).as_posix().encode())
-        digest.update(_code_fingerprint(path).encode())
+        digest.update(_code_fingerprint(path, own_imports=seen[path]).encode())
     return digest.hexdigest()[:12]
 
 
-def _code_fingerprint(path: Path) -> str:
+def _code_fingerprint(path: Path, own_imports: bool = True) -> str:
     """The syntax tree of a source file without its docstrings (comments are not in it either):
-    editing prose leaves the code hash alone, any change to the code changes it."""
+    editing prose leaves the code hash alone, any change to the code changes it. ``own_imports``
+    False drops its top-level imports of posebook modules (a parent package's, see :func:`code_hash`)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
@@ -348,7 +356,15 @@ def _code_fingerprint(path: Path) -> str:
                 and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant)
                 and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
+    if not own_imports:
+        tree.body = [node for node in tree.body if not _imports_posebook(node)]
     return ast.dump(tree, include_attributes=False)
+
+
+def _imports_posebook(node: ast.stmt) -> bool:
+    if isinstance(node, ast.Import):
+        return any(a.name.startswith("posebook") for a in node.names)
+    return isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("posebook")
 
 
 def provenance(ctx: RunContext, data_source: str, **extra: Any) -> dict[str, Any]:
