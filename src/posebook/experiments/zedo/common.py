@@ -40,7 +40,7 @@ from posebook.runs import RunContext, code_hash, curve_json
 ZEDO = {
     "quick": dict(world_size=4000, test_poses=32, hidden=128, embed_dim=64, prior_steps=600, prior_batch=256,
                   prior_lr=1e-3, prior_warmup=50, hypotheses=5, iterations=1000, lifter_steps=1500),
-    "long": dict(world_size=8000, test_poses=64, hidden=256, embed_dim=128, prior_steps=2400, prior_batch=512,
+    "long": dict(world_size=8000, test_poses=48, hidden=256, embed_dim=128, prior_steps=2000, prior_batch=512,
                  prior_lr=1e-3, prior_warmup=100, hypotheses=50, iterations=1000, lifter_steps=3000),
     "gpu": dict(world_size=16000, test_poses=886, hidden=1024, embed_dim=512, prior_steps=20000, prior_batch=4096,
                 prior_lr=2e-4, prior_warmup=1000, hypotheses=50, iterations=1000, lifter_steps=10000),
