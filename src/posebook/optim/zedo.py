@@ -31,7 +31,7 @@ from typing import Literal, Optional, Sequence
 import torch
 
 from posebook.diffusion.prior import PosePrior
-from posebook.geometry.rays import closed_form_translation, keypoint_rays, project_to_rays, reprojection_error
+from posebook.geometry.rays import TranslationSolver, keypoint_rays, project_to_rays, reprojection_error
 from posebook.optim.pose_init import fit_initial_pose
 from posebook.runs import cpu_threads
 
@@ -146,6 +146,12 @@ class ZeDOResult:
         return self.hypotheses[torch.arange(len(idx), device=idx.device), idx]
 
 
+def _sync(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously), so ``seconds`` times the work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def loop_threads(device: torch.device, rows: int, hidden: int) -> Optional[int]:
     """1 for a small loop on the CPU (:data:`SMALL_LAYER_MACS`), else None (torch's setting)."""
     return 1 if torch.device(device).type == "cpu" and rows * hidden * hidden < SMALL_LAYER_MACS else None
@@ -234,11 +240,13 @@ def _run(prior: PosePrior, config: ZeDOConfig, method: str, start: torch.Tensor,
          generator: Optional[torch.Generator]) -> ZeDOResult:
     J = start.shape[1]
     seconds = {}
+    _sync(start.device)
     tic = time.perf_counter()
     fitted = fit_initial_pose(start, kp_f, K_f, axes=config.ipo_axes if config.rotate else "",
                               joints=config.ipo_joints, loss=config.ipo_loss, depth=config.ipo_depth,
                               scale_bounds=config.ipo_scale, steps=config.ipo_steps, lr=config.ipo_lr,
                               clamp=config.ipo_clamp)
+    _sync(start.device)
     seconds["init"] = time.perf_counter() - tic
     x, T = fitted.poses.detach(), fitted.translation.detach()
     P0, T0 = x.clone(), T.clone()
@@ -248,12 +256,16 @@ def _run(prior: PosePrior, config: ZeDOConfig, method: str, start: torch.Tensor,
     snapshots: dict[int, torch.Tensor] = {}
     was_training = prior.net.training
     prior.net.eval()
+    _sync(start.device)
     tic = time.perf_counter()
     with torch.inference_mode():
+        # closed_form_translation(x, kp_f, K_f, conf_f, ...) with its pose-independent parts (rays,
+        # weights, the normal matrix and its LU factors) computed once; the inputs were checked above.
+        translation = TranslationSolver(kp_f, K_f, conf_f, weighting=config.weighting, check=False)
         for i, t in enumerate(times):
             if i >= config.warmup:
-                T = closed_form_translation(x, kp_f, K_f, conf_f, weighting=config.weighting, check=False)
-            x_tilde = project_to_rays(x + T[:, None, :], rays) - T[:, None, :]
+                T = translation(x)
+            x_tilde = project_to_rays(x + T[:, None, :], rays, check=False) - T[:, None, :]
             dt = -1.0 / prior.sde.N if config.step == "official" else (
                 (times[i + 1] if i + 1 < len(times) else 0.0) - t)
             if dt >= 0:  # a repeated time ("uniform" draws can tie): no step
@@ -262,8 +274,9 @@ def _run(prior: PosePrior, config: ZeDOConfig, method: str, start: torch.Tensor,
                 x = prior.step(x_tilde, t, dt, method=method, generator=generator)
             if i + 1 in wanted:
                 snapshots[i + 1] = x.reshape(B, S, J, 3).clone()
-        T = closed_form_translation(x, kp_f, K_f, conf_f, weighting=config.weighting, check=False)
+        T = translation(x)
         err = reprojection_error(x + T[:, None, :], kp_f, K_f)
+    _sync(start.device)
     seconds["loop"] = time.perf_counter() - tic
     prior.net.train(was_training)
     return ZeDOResult(
