@@ -8,9 +8,14 @@ import torch
 
 from posebook import metrics
 from posebook.models.lifter import Lifter, lifter_inputs
-from posebook.runs import curve_json
+from posebook.runs import cpu_threads, curve_json
 
 __all__ = ["train_lifter"]
+
+#: a CPU step with fewer multiply-adds per dense layer runs on one thread: small layers gain nothing
+#: from intra-op threads and lose a lot waiting for them on a busy CPU (here under load: minutes
+#: instead of about a minute for the quick profile's 1,500 steps)
+_SMALL_LAYER_MACS = 1 << 27
 
 
 def train_lifter(keypoints_2d: torch.Tensor, K: torch.Tensor, poses: torch.Tensor, *, steps: int, seed: int = 0,
@@ -29,6 +34,14 @@ def train_lifter(keypoints_2d: torch.Tensor, K: torch.Tensor, poses: torch.Tenso
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     device = torch.device(device)
+    small = device.type == "cpu" and batch * width * width < _SMALL_LAYER_MACS
+    with cpu_threads(1 if small else None):
+        return _train(keypoints_2d, K, poses, steps, seed, batch, lr, width, device, valid, curve_points)
+
+
+def _train(keypoints_2d: torch.Tensor, K: torch.Tensor, poses: torch.Tensor, steps: int, seed: int, batch: int,
+           lr: float, width: int, device: torch.device,
+           valid: Optional[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], curve_points: int) -> tuple[Lifter, str]:
     x = lifter_inputs(keypoints_2d, K).to(device, torch.float32)
     y = poses.to(device, torch.float32)
     with torch.random.fork_rng(devices=[]):

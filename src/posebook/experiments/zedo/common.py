@@ -39,14 +39,17 @@ from posebook.runs import RunContext, code_hash, curve_json
 #: them warm-up, and its 500-step initial fit.
 ZEDO = {
     "quick": dict(world_size=4000, test_poses=32, hidden=128, embed_dim=64, prior_steps=600, prior_batch=256,
-                  prior_lr=1e-3, prior_warmup=50, hypotheses=5, iterations=1000, lifter_steps=1500),
+                  prior_lr=1e-3, prior_warmup=50, hypotheses=5, iterations=1000, lifter_steps=1000,
+                  lifter_width=256),
     "long": dict(world_size=8000, test_poses=48, hidden=256, embed_dim=128, prior_steps=2000, prior_batch=512,
-                 prior_lr=1e-3, prior_warmup=100, hypotheses=50, iterations=1000, lifter_steps=3000),
+                 prior_lr=1e-3, prior_warmup=100, hypotheses=50, iterations=1000, lifter_steps=3000,
+                 lifter_width=512),
     "gpu": dict(world_size=16000, test_poses=886, hidden=1024, embed_dim=512, prior_steps=20000, prior_batch=4096,
-                prior_lr=2e-4, prior_warmup=1000, hypotheses=50, iterations=1000, lifter_steps=10000),
+                prior_lr=2e-4, prior_warmup=1000, hypotheses=50, iterations=1000, lifter_steps=10000,
+                lifter_width=1024),
     "full": dict(world_size=32000, test_poses=886, hidden=1024, embed_dim=512, prior_steps=200000,
                  prior_batch=50000, prior_lr=2e-4, prior_warmup=5000, hypotheses=50, iterations=1000,
-                 lifter_steps=50000),
+                 lifter_steps=50000, lifter_width=1024),
 }
 
 #: the world every ZeDO experiment reads (30 fps CMU frames, no images)

@@ -334,7 +334,8 @@ def refinement(ctx, test_poses: int = 0, iterations: int = 0, lifter_steps: int 
     train = data.train["default"]
     out = []
     for trained, seed in zip(trained_priors(ctx, data, sizes, MAIN, ctx.seeds()), ctx.seeds()):
-        lifter, curve = train_lifter(train.keypoints_2d, train.K, train.poses, steps=sizes["lifter_steps"], seed=seed,
+        lifter, curve = train_lifter(train.keypoints_2d, train.K, train.poses, steps=sizes["lifter_steps"],
+                                     width=sizes["lifter_width"], seed=seed,
                                      device=ctx.device, valid=(data.test.keypoints_2d, data.test.K, data.test.poses))
         with torch.no_grad():
             lifted = lifter(lifter_inputs(data.test.keypoints_2d, data.test.K).to(ctx.device)).cpu()
