@@ -1,6 +1,6 @@
 """CLIFF's own numbers (Li et al., ECCV 2022), shown beside ours and never as ours.
 
-All in mm (acceleration error in mm/s^2); the paper's data are Human3.6M and 3DPW, ours the synthetic
+All in mm (acceleration error in mm/frame^2: the paper says mm/s^2, see the errata); the paper's data are Human3.6M and 3DPW, ours the synthetic
 world (see :mod:`posebook.experiments.cliff.common`), so only the direction of each comparison is
 judged, never the value. ``None``: not legible in the paper text we have (the first MPJPE cell of
 Table 2 is lost in ../shared/papers/cliff.txt).
