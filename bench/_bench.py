@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -10,11 +11,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from posebook.experiments import run_experiment
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), for the machine line every benchmark prints."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def time_experiment(name: str, params: dict, device: str, out: str) -> float:
     """Run one experiment at the quick profile without resuming; print and return its wall time."""
+    from posebook.experiments import run_experiment  # deferred: the renderer benchmarks do not need it
+
     start = time.perf_counter()
     res = run_experiment(name, profile="quick", device=device, seed=0, out=out, resume=False, **params)
     elapsed = time.perf_counter() - start

@@ -16,26 +16,15 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _bench import cpu_name
 
 TARGET_S = 60.0
 CSV_PATH = Path(__file__).resolve().parent / "image_sets_speed.csv"
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _best_of(fn, repeats: int = 2) -> float:  # type: ignore[no-untyped-def]
@@ -77,7 +66,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help=f"append a row to {CSV_PATH.name}")
     args = parser.parse_args()
 
-    machine = f"{_cpu_name()}, {os.cpu_count()} logical CPUs, torch threads {torch.get_num_threads()}"
+    machine = f"{cpu_name()}, {os.cpu_count()} logical CPUs, torch threads {torch.get_num_threads()}"
     load = os.getloadavg()[0]
     print(f"machine: {machine}, load average {load:.1f}")
     tic = time.perf_counter()

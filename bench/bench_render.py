@@ -15,21 +15,11 @@ import time
 import numpy as np
 import roma
 import torch
+from _bench import cpu_name
 
 from posebook.body.models import AnnyBody
 from posebook.data.render import PartRenderer
 from posebook.geometry.camera import bbox_from_points, crop_intrinsics, intrinsics, project
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def posed_batch(body: AnnyBody, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,7 +65,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 
-    print(f"machine: {_cpu_name()}, {os.cpu_count()} logical CPUs, torch threads "
+    print(f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, torch threads "
           f"{torch.get_num_threads()}, {platform.system()} {platform.release()}, load average "
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
     t0 = time.perf_counter()
