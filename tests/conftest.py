@@ -59,3 +59,10 @@ def device(request) -> torch.device:
 def gen() -> torch.Generator:
     """A CPU generator seeded with 0: every test that draws random numbers starts from the same state."""
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture()
+def isolated(tmp_path, monkeypatch):
+    """A scratch folder whose ``cache`` subfolder is ``$POSEBOOK_CACHE_DIR`` (worlds, image sets, sequences)."""
+    monkeypatch.setenv("POSEBOOK_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path

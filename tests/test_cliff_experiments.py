@@ -15,12 +15,6 @@ pytestmark = pytest.mark.slow
 TINY = dict(world_size=240, steps=12)
 
 
-@pytest.fixture()
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("POSEBOOK_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path
-
-
 def test_ablation_and_focal_procedural(isolated, monkeypatch):
     monkeypatch.delenv("POSEBOOK_CMU_DIR", raising=False)
     out = isolated / "results"

@@ -80,12 +80,6 @@ def test_claims_read_the_rows():
     assert CS.claims_smoothing(pd.DataFrame()).empty
 
 
-@pytest.fixture()
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("POSEBOOK_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path
-
-
 def test_without_cmu_data_it_names_the_variable_before_any_work(isolated, monkeypatch):
     monkeypatch.delenv("POSEBOOK_CMU_DIR", raising=False)
     with pytest.raises(FileNotFoundError, match="POSEBOOK_CMU_DIR"):
