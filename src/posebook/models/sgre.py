@@ -261,7 +261,7 @@ class SGREOutput:
 
 
 def _normal_init(module: nn.Module) -> None:
-    # the official init (main/model.py L193-204): every linear layer N(0, 0.01), bias 0
+    # the official init (main/model.py L193-204): every linear layer of the heads N(0, 0.01), bias 0
     for m in module.modules():
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.01)
@@ -324,7 +324,9 @@ class SGRERegressor(nn.Module):
         else:
             H = 4 * config.hidden
             self.parallel = nn.Sequential(nn.Linear(C, H), nn.ReLU(), nn.Linear(H, J * D))
-        _normal_init(self)
+        for name, child in self.named_children():
+            if name != "backbone":
+                _normal_init(child)
 
     def forward(self, images: torch.Tensor) -> SGREOutput:
         """images: (B, S, S, 3) uint8 crops."""

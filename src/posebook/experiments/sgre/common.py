@@ -32,7 +32,6 @@ from posebook.data.image_sets import build_image_set
 from posebook.data.occlusion import occlude
 from posebook.data.protocol import EvalProtocol
 from posebook.data.world import WorldConfig, world_cache_key, world_data_source
-from posebook.geometry.rotations import geodesic_distance
 from posebook.models import sgre as sgre_model
 from posebook.models.backbones import make_backbone
 from posebook.models.cliff import ImageTargets
@@ -215,10 +214,6 @@ def trained_regressors(ctx: RunContext, data: Data, sizes: dict, name: str, seed
     return result
 
 
-def _deg(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.rad2deg(geodesic_distance(a.double(), b.double(), check=False))
-
-
 @torch.no_grad()
 def evaluate(model: SGRERegressor, targets: SGRETargets, vertices: bool = False) -> pd.DataFrame:
     """Per test sample, under :data:`PROTOCOL`: MPJPE, PA-MPJPE (H36M-17, pelvis-centred, mm), PVE (mm, when
@@ -232,8 +227,8 @@ def evaluate(model: SGRERegressor, targets: SGRETargets, vertices: bool = False)
     pred = sk.joints(out.relative, out.shape, "h36m17").double()
     gt = sk.joints(image.rotations, image.shape, "h36m17").double()
     rows = {"mpjpe_mm": metrics.mpjpe(pred, gt, root=0), "pa_mpjpe_mm": metrics.pa_mpjpe(pred, gt),
-            "mpjae_deg": _deg(out.global_, targets.global_rotations).mean(dim=1),
-            "mpjae_relative_deg": _deg(out.relative, image.rotations).mean(dim=1)}
+            "mpjae_deg": metrics.mpjae(out.global_.double(), targets.global_rotations.double(), check=False),
+            "mpjae_relative_deg": metrics.mpjae(out.relative.double(), image.rotations.double(), check=False)}
     if vertices:
         rows["pve_mm"] = metrics.pve(sk.vertices(out.relative, out.shape).double(),
                                      sk.vertices(image.rotations, image.shape).double(), pred[:, 0], gt[:, 0])
