@@ -46,7 +46,7 @@ __all__ = ["SGRE", "WORLD", "PROTOCOL", "Data", "load_data", "Trained", "trained
 #: long: longer training, three seeds, on that CPU; gpu: a ResNet-18 on larger crops; full: the paper's
 #: recipe (ResNet-50 at 256 px, batch 160, lr 1e-3 for the heads and 1e-4 for the encoder, ~10 epochs).
 SGRE = {
-    "quick": dict(world_size=4000, crop=64, backbone="small", width=32, hidden=128, steps=250, batch=32, lr=1e-3,
+    "quick": dict(world_size=4000, crop=64, backbone="small", width=32, hidden=128, steps=200, batch=32, lr=1e-3,
                   seeds=1, test_samples=400, curve_samples=128),
     "long": dict(world_size=12000, crop=64, backbone="small", width=32, hidden=128, steps=1500, batch=48, lr=1e-3,
                  seeds=3, test_samples=1200, curve_samples=256),
