@@ -19,7 +19,7 @@ from posebook.experiments.registry import (
     run_experiment,
 )
 # Importing the modules registers their experiments.
-from posebook.experiments import cliff, geometry, prom, sgre, world, zedo  # noqa: E402,F401
+from posebook.experiments import cliff, geometry, perspose, prom, sgre, world, zedo  # noqa: E402,F401
 
 __all__ = ["REGISTRY", "Experiment", "ExperimentResult", "experiment", "get_experiment",
            "best_reference", "find_reference", "list_experiments", "reference_dir", "run_experiment"]
