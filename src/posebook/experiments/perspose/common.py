@@ -41,8 +41,8 @@ __all__ = ["PERSPOSE", "WORLDS", "VARIANTS", "PROTOCOL", "Variant", "Data", "loa
 PERSPOSE = {
     "quick": dict(world_size=2000, crop=64, backbone="small", width=32, steps=250, batch=32, lr=1e-3, seeds=1,
                   test_samples=200, curve_samples=128),
-    "long": dict(world_size=9000, crop=64, backbone="small", width=32, steps=2000, batch=48, lr=1e-3, seeds=3,
-                 test_samples=900, curve_samples=256),
+    "long": dict(world_size=6000, crop=64, backbone="small", width=32, steps=1500, batch=48, lr=1e-3, seeds=3,
+                 test_samples=600, curve_samples=256),
     "gpu": dict(world_size=30000, crop=128, backbone="resnet18", width=32, steps=4000, batch=128, lr=3e-4, seeds=3,
                 test_samples=3000, curve_samples=1000),
     "full": dict(world_size=100000, crop=256, backbone="resnet50", width=32, steps=100000, batch=128, lr=3e-4,
