@@ -16,9 +16,13 @@ export POSEBOOK_CMU_DIR := $(SHARED_CMU)
 endif
 endif
 
+# One results folder for the notebook checks and the book (notebooks run in their own folders): the
+# book build reuses the quick runs `make test` computed, and the scorecard page finds every chapter's.
+export POSEBOOK_RESULTS_DIR ?= $(CURDIR)/results
+
 NOTEBOOKS := $(shell find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null)
 
-.PHONY: install book test lint-imports sync bench reference clean
+.PHONY: install book test browser-test lint-imports sync bench reference clean
 
 # Installs once: again only when pyproject.toml is newer than the stamp or the package (or a tool
 # the targets need) does not import, so second runs of `make test` / `make book` work offline.
@@ -39,6 +43,12 @@ lint-imports: install
 
 test: install lint-imports
 	$(PYTHON) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env -p no:cacheprovider
+
+# The built book (`make book` first) in headless Chromium: console errors, images, MathJax, search,
+# links, widgets; screenshots in _build/screenshots/. Needs Debian's chromium and chromium-driver
+# (`.ci/run` installs them); without them the test skips and says why.
+browser-test: install
+	POSEBOOK_BOOK_HTML=$(CURDIR)/_build/html $(PYTHON) -m pytest tests/test_book_html.py -p no:cacheprovider -q
 
 # Reference runs for the book (committed under reference/): the long profile on this CPU, or
 # `make reference PROFILE=gpu DEVICE=cuda` on a GPU. Resumes; MATCH=prom. limits it to a chapter.

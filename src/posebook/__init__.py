@@ -15,8 +15,9 @@ never import each other). ``.importlinter`` holds the same order and ``make test
     claims | report | viz | inventory
                               the claims engine, book tables, plotting theme, data inventory
     experiments               thin recipes, one per chapter (chapters never import each other)
-    cli | notebook            the ``posebook`` command; the notebooks' parameter check (notebooks sit
-                              above everything)
+    notebook | book           the notebooks' parameter check; the book's generated pages (API
+                              reference, equation index, scorecard) and its HTML extension
+    cli                       the ``posebook`` command (notebooks sit above everything)
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 Verdict = Literal["holds", "does not hold", "inconclusive", "not converged"]
+#: The four verdict words (see the module docstring).
 VERDICTS: tuple[str, ...] = ("holds", "does not hold", "inconclusive", "not converged")
 
 

@@ -1,5 +1,7 @@
 """The ``posebook`` command: list and run experiments, report data, build the book.
 
+Usage::
+
     posebook list
     posebook run EXPERIMENT [--profile quick|long|gpu|full] [--device cpu|cuda|auto] [--seed N]
                  [--data-root DIR] [--cmu-dir DIR] [--out DIR] [--no-resume] [-p NAME=VALUE ...]
@@ -24,7 +26,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from posebook.runs import PROFILES
+from posebook.runs import ENV_RESULTS_DIR, PROFILES
 
 
 def _parse_params(items: Sequence[str]) -> dict[str, str]:
@@ -180,13 +182,20 @@ def _cmd_book(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("jupyter_book") is None:
         raise FileNotFoundError("jupyter-book is not installed: `pip install -e .[book]` "
                                 "(or `make book`, which installs it)")
+    from posebook.book.api import write_api_pages
+
+    for page in write_api_pages(root):  # the API pages follow the package's modules
+        print(f"API page updated: {page.relative_to(root)}")
+    # One results folder for every page (the notebooks run in their own folders), so the scorecard
+    # finds the chapters' quick runs and a rebuild reuses them; $POSEBOOK_RESULTS_DIR wins when set.
+    env = {**os.environ, ENV_RESULTS_DIR: os.environ.get(ENV_RESULTS_DIR) or str(root / "results")}
     # Run Jupyter Book with this interpreter, so its kernel sees this environment's posebook.
     cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
            "build", str(root), "--all"]
     if not args.lenient:
         # A warning (a broken reference, a notebook writing to stderr) fails the build.
         cmd += ["--warningiserror", "--nitpick", "--keep-going"]
-    return subprocess.run(cmd, check=False).returncode
+    return subprocess.run(cmd, check=False, env=env).returncode
 
 
 def build_parser() -> argparse.ArgumentParser:

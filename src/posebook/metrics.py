@@ -411,7 +411,7 @@ def accel_error(pred: torch.Tensor, target: torch.Tensor, root: Root = None) -> 
 
 
 def depth_error(pred_depth: torch.Tensor, target_depth: torch.Tensor, root: Root = None) -> torch.Tensor:
-    """Relative-depth error = 1/J sum_j |d_j(pred) - d_j(gt)|, in mm (PersPose Sec. 5.1, Table 2).
+    """Relative-depth error ``1/J sum_j |d_j(pred) - d_j(gt)|``, in mm (PersPose Sec. 5.1, Table 2).
 
     PersPose: "the mean absolute difference between the estimated and ground-truth relative depths of
     joints", relative depth d_j = z_j - z_root (camera z, forward). Pass depths already relative to the

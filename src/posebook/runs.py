@@ -59,6 +59,7 @@ class Profile:
     description: str
 
 
+#: The run profiles by name (``quick``, ``long``, ``gpu``, ``full``).
 PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", scale=1.0, num_seeds=3, default_device="cpu",
                      description="the book build: minutes per notebook on a 2-core CPU (CI, nbval, `make book`); "

@@ -115,7 +115,7 @@ def noise_rotations(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Independent noise rotations ``E = exp(theta [u]_x)``: axis u uniform on the sphere, angle theta.
 
-    ``angles="half_normal"``: theta = |N(0, sigma)| (mean sigma sqrt(2 / pi), about 0.80 sigma);
+    ``angles="half_normal"``: ``theta = |N(0, sigma)|`` (mean sigma sqrt(2 / pi), about 0.80 sigma);
     ``"fixed"``: theta = sigma for every rotation. The axes are drawn first (3 normal numbers per
     rotation, normalised), then the angles, from ``generator``: the same generator state gives the
     same rotations whatever they are applied to.
@@ -129,8 +129,8 @@ def noise_rotations(
         dtype, device: of the outputs (device None: the generator's, else the CPU).
 
     Returns:
-        E: (*shape, 3, 3) rotation matrices.
-        theta: (*shape) their angles, radians (``geodesic_distance(I, E) == theta``).
+        E: ``(*shape, 3, 3)`` rotation matrices.
+        theta: ``(*shape)`` their angles, radians (``geodesic_distance(I, E) == theta``).
 
     Raises:
         ValueError: a negative or non-finite ``sigma_deg``, or an unknown ``angles``.
@@ -185,7 +185,7 @@ def perturb_rotations(
         sigma_deg: the angle scale sigma, degrees (:func:`noise_rotations`).
         where: "relative" or "global".
         generator: random stream (None: the global one).
-        angles: "half_normal" (|N(0, sigma)|) or "fixed" (every angle = sigma).
+        angles: "half_normal" (``|N(0, sigma)|``) or "fixed" (every angle = sigma).
         check: refuse an ``R_rel`` that is not made of rotation matrices.
 
     Returns:
@@ -308,7 +308,7 @@ def chain_errors_per_sample(
         check: refuse non-rotations.
 
     Returns:
-        ``{label: {"joints": (L,) long indices root -> end, "position_mm" / "global_deg" /
+        dict: ``{label: {"joints": (L,) long indices root -> end, "position_mm" / "global_deg" /
         "relative_deg": (N, L)}}``, L the chain's length (depth 0 = root).
 
     Raises:

@@ -93,8 +93,8 @@ class SVDGradientTerms(NamedTuple):
 class SVDDenominators(NamedTuple):
     """Smallest denominators of the two forms of the g_SVD gradient, (...) each.
 
-    ``min_gap`` = min_{i != j} |s_i - s_j| (the per-factor terms scale like 1/min_gap);
-    ``min_sum`` = min_{i != j} |s'_i + s'_j| with s' the signed singular values (the total scales like
+    ``min_gap`` = ``min_{i != j} |s_i - s_j|`` (the per-factor terms scale like 1/min_gap);
+    ``min_sum`` = ``min_{i != j} |s'_i + s'_j|`` with s' the signed singular values (the total scales like
     1/min_sum). For a proper g_SVD and det(M) < 0, s'_3 = -s_3, so min_sum can be s_2 - s_3.
     """
 
@@ -164,9 +164,9 @@ def skew(v: torch.Tensor) -> torch.Tensor:
 
 
 def normalization_jacobian(v: torch.Tensor) -> torch.Tensor:
-    """Jacobian of N(v) = v/|v|: ``+(1/|v|)(I - v v^T/|v|^2)`` (PRoM Eq. 13).
+    """Jacobian of ``N(v) = v/|v|``: ``+(1/|v|)(I - v v^T/|v|^2)`` (PRoM Eq. 13).
 
-    PRoM Eq. 6 prints the same Jacobian with a leading minus sign ("grad N(r''_2) = -1/|r''_2| (I - ...)");
+    PRoM Eq. 6 prints the same Jacobian with a leading minus sign (``grad N(r''_2) = -1/|r''_2| (I - ...)``);
     Eq. 13 and a finite-difference check give the plus sign. The minus sign of Eq. 15 is right: it
     belongs to d r''_2 / d r'_1, not to grad N.
 
@@ -261,11 +261,13 @@ def svd_gradient_terms(matrix: torch.Tensor, target: torch.Tensor, proper: bool 
 
     With M = U S V^T, R' = U D V^T (D = diag(1, 1, det(U V^T)) when ``proper``, else I), G = R' - R,
     dL/dU = G V D and dL/dV = G^T U D, the standard SVD backward (Ionescu et al. 2015; Townsend 2016)
-    for a square M is
+    for a square M is::
+
         through U: U [(F o (U^T dL/dU - dL/dU^T U)) S] V^T
         through V: U [S (F o (V^T dL/dV - dL/dV^T V))] V^T
+
     with F_ij = 1/(s_j^2 - s_i^2) (i != j), F_ii = 0: the matrix K of PRoM Sec. 3.4.2. Each part grows
-    like 1/|s_i - s_j|; their sum does not (see :func:`svd_gradient`).
+    like ``1/|s_i - s_j|``; their sum does not (see :func:`svd_gradient`).
 
     Args:
         matrix: (..., 3, 3) M with distinct singular values.
@@ -295,8 +297,10 @@ def svd_gradient(matrix: torch.Tensor, target: torch.Tensor, proper: bool = True
 
     With signed singular values s' = (s_1, s_2, d s_3) and U' = U diag(1, 1, d) (d = det(U V^T) when
     ``proper``, else 1), M = U' diag(s') V^T and R' = U' V^T. Then dR' = U' Omega V^T with
-    Omega_ij = (X_ij - X_ji)/(s'_i + s'_j), X = U'^T dM V, so
+    Omega_ij = (X_ij - X_ji)/(s'_i + s'_j), X = U'^T dM V, so::
+
         dL/dM = U' Z V^T,  Z_ij = (Y_ij - Y_ji)/(s'_i + s'_j),  Y = U'^T (R' - R) V.
+
     For det(M) > 0 (or ``proper=False``) every denominator is a sum of positive singular values: no
     blow-up when two singular values meet. For ``proper`` and det(M) < 0 the denominators s_i - s_3
     appear: the gradient explodes as s_2 -> s_3.
@@ -378,9 +382,9 @@ def column_angle(t1: torch.Tensor, t2: torch.Tensor) -> torch.Tensor:
 def r2_jacobian_norm(t1: torch.Tensor, t2: torch.Tensor) -> torch.Tensor:
     """Spectral norm of dr'_2/dt'_1 (PRoM Eq. 6 / Eq. 15), the factor that explodes as t'_1 || t'_2.
 
-    Its singular values are 1/|t'_1| and |cot(alpha)|/|t'_1| (and 0), alpha the angle between the
-    columns, so the norm is max(1, |cot alpha|)/|t'_1|: it grows like 1/alpha as |r''_2| = |t'_2| sin
-    alpha -> 0.
+    Its singular values are ``1/|t'_1|`` and ``|cot(alpha)|/|t'_1|`` (and 0), alpha the angle between
+    the columns, so the norm is ``max(1, |cot alpha|)/|t'_1|``: it grows like 1/alpha as
+    ``|r''_2| = |t'_2| sin alpha -> 0``.
 
     Args:
         t1, t2: (..., 3).
@@ -397,7 +401,7 @@ def svd_denominators(matrix: torch.Tensor, proper: bool = True) -> SVDDenominato
         matrix: (..., 3, 3).
         proper: as in :func:`svd_gradient`.
     Returns:
-        :class:`SVDDenominators` (min |s_i - s_j|, min |s'_i + s'_j|), each (...).
+        :class:`SVDDenominators` (``min |s_i - s_j|``, ``min |s'_i + s'_j|``), each (...).
     """
     _check_matrix(matrix, "matrix")
     _, S, _, signs = _svd_signed(matrix, proper)

@@ -82,7 +82,7 @@ def one_euro(x: torch.Tensor, *, fps: float | None = None, timestamps: Timestamp
     - raw derivative: dx_t = (x_t - x_hat_{t-1}) / Te_t (against the previous FILTERED value, as
       the paper's ``xfilt.hatxprev()``);
     - filtered derivative: dx_hat_t = alpha(d_cutoff) dx_t + (1 - alpha(d_cutoff)) dx_hat_{t-1};
-    - adaptive cutoff: fc_t = min_cutoff + beta |dx_hat_t|;
+    - adaptive cutoff: ``fc_t = min_cutoff + beta |dx_hat_t|``;
     - output: x_hat_t = alpha(fc_t) x_t + (1 - alpha(fc_t)) x_hat_{t-1}.
 
     Start-up, as the pseudo-code: x_hat_0 = x_0 (the first sample passes through) and
@@ -97,7 +97,7 @@ def one_euro(x: torch.Tensor, *, fps: float | None = None, timestamps: Timestamp
         timestamps: (T,) frame times in seconds, finite and strictly increasing (shared by every
             channel). Computed in float64, then cast to ``x.dtype``.
         min_cutoff: the cutoff at rest, Hz, > 0 (lower: less jitter, more lag).
-        beta: the speed coefficient, >= 0, in Hz per unit of |dx/dt| of x (higher: less lag in
+        beta: the speed coefficient, >= 0, in Hz per unit of ``|dx/dt|`` of x (higher: less lag in
             fast motion).
         d_cutoff: the cutoff of the derivative's smoother, Hz, > 0 (the paper keeps 1 Hz).
     Returns:

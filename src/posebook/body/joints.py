@@ -44,21 +44,21 @@ Sets (the points each joint is made of, and where the approximation is loose):
   the crown, while the ASF head bone ends "below the crown" (README).
 - ``h36m17``: Human3.6M's 17 joints in VideoPose3D order and names
   (:data:`posebook.body.skeletons.H36M17_NAMES`): Hip = head:Hips (the hip joints' midpoint,
-  1 cm higher), R/LHip = head:Right/LeftUpLeg, knees = head:*Leg, feet (ankles) = head:*Foot,
+  1 cm higher), R/LHip = head:Right/LeftUpLeg, knees = ``head:*Leg``, feet (ankles) = ``head:*Foot``,
   Spine = head:Spine, Thorax = head:Neck (neck base), Neck/Nose = head:Head (skull base; loose:
   H36M's point lies a few cm further forward, towards the nose), Head = tail:Head (loose: the
-  crown, ~3-5 cm above H36M's head joint), shoulders = head:*Arm, elbows = head:*ForeArm,
-  wrists = head:*Hand.
+  crown, ~3-5 cm above H36M's head joint), shoulders = ``head:*Arm``, elbows = ``head:*ForeArm``,
+  wrists = ``head:*Hand``.
 - ``lsp14``: Leeds Sports Pose order (right ankle first); neck = head:Neck1 (mid-neck; LSP's
   neck annotation is loosely defined), head_top = tail:Head, limbs as in h36m17.
 - ``coco17``: COCO's 17 keypoints, all from anny's shipped COCO vertex regressor (surface
   keypoints made to match COCO annotations: nose tip, eyes, ears, and the limb keypoints, which
-  lie 2-4 cm from the bone heads, e.g. COCO hips 3.3 cm below/in front of head:*UpLeg); needs
+  lie 2-4 cm from the bone heads, e.g. COCO hips 3.3 cm below/in front of ``head:*UpLeg``); needs
   the mesh vertices and the body.
 - ``smpl24``: SMPL's 24 joints (:data:`posebook.body.skeletons.SMPL24_NAMES`) approximated by
-  Anny heads: pelvis = head:Hips, hips = head:*UpLeg, spine1/2/3 = head:LowerBack/Spine/Spine1,
-  neck = head:Neck, head = head:Head, collars = head:*Shoulder, shoulders = head:*Arm, elbows,
-  wrists, knees, ankles as in h36m17, feet = head:*ToeBase, hands = head:*HandFinger1
+  Anny heads: pelvis = head:Hips, hips = ``head:*UpLeg``, spine1/2/3 = head:LowerBack/Spine/Spine1,
+  neck = head:Neck, head = head:Head, collars = ``head:*Shoulder``, shoulders = ``head:*Arm``, elbows,
+  wrists, knees, ankles as in h36m17, feet = ``head:*ToeBase``, hands = ``head:*HandFinger1``
   (knuckles). Loose: SMPL's joints come from a vertex regressor, not from a rig, so every
   joint may differ by a few cm; from SMPL's template as usually plotted (not checked here: no
   SMPL file is available), spine1 sits a few cm higher than Anny's LowerBack head and the

@@ -23,7 +23,7 @@ Choices, stated:
   :func:`posebook.geometry.camera.perspective_rotation` (Eq. 12-15). ``aim="image_centre"`` (the
   paper's wording after Eq. 15, "bounding box center located at image center (w/2, h/2)"): r2 =
   N(K^-1 [W/2, H/2, 1]^T), and R is the same swing construction (axis r1 x r2, angle
-  atan2(|r1 x r2|, r1 . r2), Rodrigues) onto that ray, :func:`swing_rotation`. The two agree when
+  ``atan2(|r1 x r2|, r1 . r2)``, Rodrigues) onto that ray, :func:`swing_rotation`. The two agree when
   the principal point is the image centre (the synthetic world's cameras).
 - **The bbox in the rotated view.** Its centre is the aim point (where M sends the bbox centre,
   exactly, by construction of R) and its side stays b, the original bbox side. The official code
@@ -99,7 +99,7 @@ def swing_rotation(r_from: torch.Tensor, r_to: torch.Tensor) -> torch.Tensor:
     """The rotation taking the ray ``r_from`` onto the ray ``r_to`` about their common normal.
 
     PersPose Eq. 13-15 with a general target ray: axis n = N(r1 x r2), angle
-    phi = atan2(|r1 x r2|, r1 . r2) (Eq. 14's arccos, stable near 0), R = Rodrigues(n, phi), so
+    ``phi = atan2(|r1 x r2|, r1 . r2)`` (Eq. 14's arccos, stable near 0), R = Rodrigues(n, phi), so
     R N(r_from) = N(r_to). For r_to = (0, 0, 1) it is ``camera.perspective_rotation``. Parallel rays
     give the identity; antiparallel ones have no unique swing (and are refused by
     :func:`rotated_crops` long before).

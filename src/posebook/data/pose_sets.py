@@ -606,7 +606,7 @@ def benchmark_pose_set(data: BenchmarkData, *, stride: int = 1, official_h36m_su
     compares the root-relative ground truth with predictions that are NOT re-centred at the
     pelvis, mean over all 17 joints (``eval_multi``). On ZeDO's file (LCN's ``h36m_test.pkl``)
     that gives :data:`ZEDO_H36M_TEST_SIZE` = 886 poses; VideoPose3D's files, which
-    :func:`posebook.data.benchmarks.load_h36m` reads, hold a different number of frames per
+    :func:`posebook.data.benchmarks.h36m.load_h36m` reads, hold a different number of frames per
     sequence, so the subset here has ceil(rows / 640) poses, close to but not exactly 886, and not
     the same frames. Load all actions and all four cameras (stride 1) for it.
 

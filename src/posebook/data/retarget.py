@@ -1,6 +1,6 @@
 """Retarget CMU mocap (ASF/AMC) onto Anny's ``cmu_mb`` rig: rotations, translation, joints.
 
-The two skeletons have the same 31 bones (:data:`posebook.body.joints.ASF_TO_BVH`) but different
+The two skeletons have the same 31 bones (:data:`posebook.body.skeletons.ASF_TO_BVH`) but different
 rest poses and slightly different joint placements, so the bone rotations cannot be copied.
 
 World frame. In the ASF rest pose the subject faces +z (``lfoot`` direction (0.09, -0.24, 0.97))
@@ -155,7 +155,7 @@ def rest_corrections(
     """Per-bone rest corrections ``Q`` (module docstring): ``Q_j d_anny_j = d_cmu_j``.
 
     Args:
-        skeleton: a CMU ASF :class:`~posebook.data.mocap.Skeleton`.
+        skeleton: a CMU ASF :class:`~posebook.data.mocap.types.Skeleton`.
         body: AnnyBody with the ``cmu_mb`` rig.
         shape: (6,) phenotypes (None: anny's default); Anny's rest directions depend on it.
 
@@ -207,7 +207,7 @@ def retarget_to_anny(
     ``kinematics.forward_kinematics`` on Anny's rest offsets. Vectorised over frames.
 
     Args:
-        motion: a CMU :class:`~posebook.data.mocap.Motion` (T frames, the 31 ASF bones).
+        motion: a CMU :class:`~posebook.data.mocap.types.Motion` (T frames, the 31 ASF bones).
         body: AnnyBody (``cmu_mb`` rig, y-up frame).
         shape: (6,) phenotypes (None: anny's default, a ~12-year-old 1.63 m tall, which fits
             adult CMU subjects better than a default adult; see :func:`fit_anny_shape`).
@@ -269,7 +269,7 @@ def fit_anny_shape(
     ``age_range``. ``R`` is kept from the start shape (rest directions barely depend on shape).
 
     Args:
-        motion: a CMU :class:`~posebook.data.mocap.Motion`.
+        motion: a CMU :class:`~posebook.data.mocap.types.Motion`.
         body: AnnyBody (``cmu_mb`` rig).
         fit: names of the phenotypes to fit.
         age_range: (low, high) bounds of the age phenotype.

@@ -1,7 +1,7 @@
 """ZeDO's score network: an MLP on the flattened pose with a sinusoidal time embedding.
 
 The layout is the official ``ScoreModelFC_Adv`` (ZeDO-Release ``lib/algorithms/advanced/model.py``,
-from GFPose, with the condition branch removed: ZeDO supp. A, Fig. 7):
+from GFPose, with the condition branch removed: ZeDO supp. A, Fig. 7)::
 
     h = Dropout(SiLU(GN(W_in x + U_in e)))                       x: (B, J*3), e = SiLU(L(emb(t)))
     for each block:  h1 = Dropout(SiLU(GN(W_1 h  + U_1 e)))

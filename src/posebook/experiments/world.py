@@ -118,17 +118,18 @@ class ClipOnAnny:
     """A few frames of a CMU clip, as captured and as retargeted onto Anny (fitted shape).
 
     Shapes (T frames; CMU capture frame = Anny's y-up model frame, metres):
-        frames: (T,) source frame indices (0-based, 120 fps).
-        mocap_joints: (T, 31, 3) the ASF joints (root + bone ends, ``joints.CMU31`` order).
-        anny_joints: (T, 31, 3) the same anatomical points on the posed Anny body (the
-            ``cmu31`` joint set).
-        parents: (31,) ``joints.CMU31_PARENTS`` (both skeletons).
-        shape: (6,) the fitted phenotypes (``fit_anny_shape``).
-        images: (T, H, W, 3) uint8 part-coloured renders, a side view tracking the subject.
-        mocap_uv, anny_uv: (T, 31, 2) the two skeletons projected into ``images``.
-        K: (3, 3) the render camera; ``extrinsics`` (T, 4, 4) its per-frame capture frame ->
-            camera frame transform.
-        distance_mm: (T, 31) |anny_joints - mocap_joints|, millimetres.
+
+    - frames: (T,) source frame indices (0-based, 120 fps).
+    - mocap_joints: (T, 31, 3) the ASF joints (root + bone ends, ``joints.CMU31`` order).
+    - anny_joints: (T, 31, 3) the same anatomical points on the posed Anny body (the
+      ``cmu31`` joint set).
+    - parents: (31,) ``joints.CMU31_PARENTS`` (both skeletons).
+    - shape: (6,) the fitted phenotypes (``fit_anny_shape``).
+    - images: (T, H, W, 3) uint8 part-coloured renders, a side view tracking the subject.
+    - mocap_uv, anny_uv: (T, 31, 2) the two skeletons projected into ``images``.
+    - K: (3, 3) the render camera; ``extrinsics`` (T, 4, 4) its per-frame capture frame ->
+      camera frame transform.
+    - distance_mm: (T, 31) ``|anny_joints - mocap_joints|``, millimetres.
     """
 
     clip: str
@@ -561,10 +562,10 @@ def moved_subject(world: World, i: int, offset_x: float = 0.0, offset_y: float =
 def crop_checks(world: World, repose: int = 8, body: AnnyBody | None = None) -> dict[str, float]:
     """Largest errors of three identities over the world's samples (pixels unless stated).
 
-    - ``crop_vs_K_crop``: |A project(X, K) - project(X, K_crop)| over every sample and joint set,
+    - ``crop_vs_K_crop``: ``|A project(X, K) - project(X, K_crop)|`` over every sample and joint set,
       A = ``camera.crop_transform(bbox)`` (PersPose Eq. 3-4: cropping is a camera).
-    - ``f_ratio``: |f_crop / f - crop_size / bbox_size| (unitless).
-    - ``repose``: |project(joints of AnnyBody()(rotations, shape, root), K) - keypoints2d| over
+    - ``f_ratio``: ``|f_crop / f - crop_size / bbox_size|`` (unitless).
+    - ``repose``: ``|project(joints of AnnyBody()(rotations, shape, root), K) - keypoints2d|`` over
       the first ``repose`` samples: the stored tensors reproduce the stored keypoints.
     """
     K, K_crop = world.K.double(), world.K_crop.double()

@@ -494,7 +494,7 @@ def perspective_rotation(K: torch.Tensor, center_uv: TensorLike) -> torch.Tensor
     """PersPose PR rotation turning the bbox-centre ray onto the optical axis (Eq. 12-15).
 
     r1 = N(K^-1 [c_u, c_v, 1]^T), r2 = (0, 0, 1); axis n = N(r1 x r2), angle
-    phi = atan2(|r1 x r2|, r1 . r2) (Eq. 14's arccos, computed stably); R = Rodrigues(n, phi), so
+    ``phi = atan2(|r1 x r2|, r1 . r2)`` (Eq. 14's arccos, computed stably); R = Rodrigues(n, phi), so
     R r1 = r2. Applying R to the 3D labels (Eq. 16) and warping the image by
     ``perspective_homography(K, R)`` (Eq. 17) moves the bbox centre to the principal point
     (the paper says "image centre", which is the same only when the principal point is there).

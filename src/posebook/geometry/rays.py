@@ -267,8 +267,10 @@ def solve_translation_system(
 ) -> torch.Tensor:
     """ZeDO supp. C's linear system for the translation, solved as printed (Eq. 10), for given rays.
 
-    Two rows per joint j, each multiplied by w_j:
+    Two rows per joint j, each multiplied by w_j::
+
         [-1, 0, r_jx] T = P_jx - P_jz r_jx,     [0, -1, r_jy] T = P_jy - P_jz r_jy,
+
     solved by the normal equations T = (A^T A)^-1 A^T b: one batched 3 x 3 solve.
 
     A row vanishes at T when r_jx = (P_jx + T_x) / (P_jz + T_z): the pinhole equation only if r holds
@@ -324,9 +326,11 @@ def closed_form_translation(
     pixel error of Eq. 6 literally (which is not linear in T); the two agree for exact keypoints.
 
     ``weighting`` (the rows of joint j are multiplied by w_j):
-        ``"paper"``: w_j = C_j (supp. C's A and b), i.e. C_j^2 in the normal equations.
-        ``"official"``: C clamped to [1e-4, 1] (L64-66), then w_j = C_j^2 (L85-88), i.e. C_j^4 in
-        the normal equations; a joint of confidence 0 keeps the tiny weight 1e-8.
+
+    - ``"paper"``: w_j = C_j (supp. C's A and b), i.e. C_j^2 in the normal equations.
+    - ``"official"``: C clamped to [1e-4, 1] (L64-66), then w_j = C_j^2 (L85-88), i.e. C_j^4 in
+      the normal equations; a joint of confidence 0 keeps the tiny weight 1e-8.
+
     ``flip_negative_depth``: T <- -T where T_z < 0 (official L93; the paper does not mention it). -T
     does not solve the system: it is a heuristic that keeps the body in front of the camera, e.g. for a
     pose whose 2D layout is mirrored, whose best algebraic fit lies behind the camera. Joints can be

@@ -24,7 +24,7 @@ Conventions used throughout this module:
 - Functions documented to take ROTATION matrices (``matrix_to_axis_angle``,
   ``matrix_to_quaternion``, ``matrix_to_euler``, ``geodesic_distance``, and
   ``camera.perspective_homography``) refuse, with a ValueError, a finite matrix that is not one:
-  max|R^T R - I| or |det R - 1| above a dtype-dependent tolerance (``_ROTATION_ATOL``: 1e-4 in
+  ``max|R^T R - I|`` or ``|det R - 1|`` above a dtype-dependent tolerance (``_ROTATION_ATOL``: 1e-4 in
   float64, 1e-3 in float32, 2e-2 in float16, 1e-1 in bfloat16). Otherwise a scaled or reflected
   matrix would give a plausible, finite, wrong angle (``geodesic_distance(0, I)`` was pi). The check
   is one vectorised reduction read back once (a device sync on a GPU); ``check=False`` skips it, for
@@ -104,7 +104,7 @@ def _rotation_errors(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _check_rotation(matrix: torch.Tensor, name: str, atol: Optional[float] = None) -> None:
     """Raise ValueError unless every finite matrix of ``matrix`` (..., 3, 3) is a rotation.
 
-    A rotation here has max|R^T R - I| <= atol and |det R - 1| <= atol; ``atol=None`` takes the
+    A rotation here has ``max|R^T R - I| <= atol`` and ``|det R - 1| <= atol``; ``atol=None`` takes the
     dtype's value from ``_ROTATION_ATOL`` (1e-4 for float64). Matrices with a NaN or inf entry pass
     (they give NaN outputs). All matrices are checked in one reduction; the verdict costs one
     device sync, and only a refusal reads more (the worst matrix's numbers).
@@ -177,12 +177,12 @@ def matrix_from_6d(x: torch.Tensor) -> torch.Tensor:
     (columns; see the module docstring for the PyTorch3D row layout). Equals
     ``gram_schmidt(M)`` for any M whose first two columns are t1, t2.
 
-    Degenerate input: the Jacobian grows like 1/(|t1| sin alpha), alpha the angle between t1 and
+    Degenerate input: the Jacobian grows like ``1/(|t1| sin alpha)``, alpha the angle between t1 and
     t2 (PRoM Eq. 6; ``posebook.analysis.gradients.r2_jacobian_norm``), and is finite for any
-    alpha > 0. Single-pass Gram-Schmidt loses orthogonality like eps / sin(alpha): |R^T R - I| is
+    alpha > 0. Single-pass Gram-Schmidt loses orthogonality like eps / sin(alpha): ``|R^T R - I|`` is
     ~8e-4 at alpha = 1e-5 in float32, ~2e-4 at alpha = 1e-12 in float64 (the float result of the
     formula PRoM analyses; no re-orthogonalisation is done). For (numerically) collinear columns,
-    |t2 - (r1 . t2) r1| <= 16 eps |t2| (alpha below ~16 eps: 1.9e-6 rad in float32, 3.6e-15 rad in
+    ``|t2 - (r1 . t2) r1| <= 16 eps |t2|`` (alpha below ~16 eps: 1.9e-6 rad in float32, 3.6e-15 rad in
     float64), and for t1 = 0, r2 has no defined direction: the result is all NaN, as are its
     gradients, rather than a matrix whose second column is rounding noise. A NaN or inf entry of
     ``x`` also gives all NaN (see the module docstring).
@@ -456,9 +456,9 @@ def _check_convention(convention: str) -> None:
 def geodesic_distance(R1: torch.Tensor, R2: torch.Tensor, *, check: bool = True) -> torch.Tensor:
     """Angle of the relative rotation R1^T R2, in radians, in [0, pi].
 
-    theta = atan2(|vee(M - M^T)| / 2, (tr M - 1) / 2) with M = R1^T R2: accurate to machine
+    ``theta = atan2(|vee(M - M^T)| / 2, (tr M - 1) / 2)`` with M = R1^T R2: accurate to machine
     precision both near 0 (where acos of the trace loses half the digits) and near pi (where the
-    chordal form 2 asin(|R1 - R2|_F / 2 sqrt 2) of ``roma.rotmat_geodesic_distance`` does), and
+    chordal form ``2 asin(|R1 - R2|_F / 2 sqrt 2)`` of ``roma.rotmat_geodesic_distance`` does), and
     with finite gradients everywhere except exactly at pi. A NaN or inf entry in either matrix
     gives NaN for that pair (the atan2 alone would turn inf into a finite angle such as 3 pi / 4).
 
@@ -504,7 +504,7 @@ def random_rotation(
         dtype: defaults to ``torch.get_default_dtype()``.
         device: defaults to the current default device.
     Returns:
-        (*n, 3, 3).
+        ``(*n, 3, 3)``.
     """
     dtype = torch.get_default_dtype() if dtype is None else dtype
     size = (n,) if isinstance(n, int) else tuple(n)

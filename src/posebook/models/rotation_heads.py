@@ -75,6 +75,7 @@ RAW_DIMS: dict[str, int] = {
     "gs": 9,
     "prom": 9,
 }
+#: The rotation representations, in the order of :data:`RAW_DIMS`.
 REPRESENTATIONS: tuple[str, ...] = tuple(RAW_DIMS)
 #: Representations whose matrix can be left unorthogonalised (the switches apply to these).
 MATRIX_REPRESENTATIONS: tuple[str, ...] = ("6d", "svd", "gs", "prom")

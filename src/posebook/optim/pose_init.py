@@ -87,8 +87,8 @@ def initial_pose_loss(
         points: (N, J, 3) camera-frame joints R P_init + T.
         keypoints_2d: (N, J, 2) target pixels.
         K: (N, 3, 3) intrinsics.
-        loss: ``"l2"``: mean over joints of ||pi(p_j) - u_j||^2 (px^2); ``"l1"``: mean over joints and
-            coordinates of |pi(p_j) - u_j| (px), the official ``torch.nn.L1Loss``.
+        loss: ``"l2"``: mean over joints of ``||pi(p_j) - u_j||^2`` (px^2); ``"l1"``: mean over joints and
+            coordinates of ``|pi(p_j) - u_j|`` (px), the official ``torch.nn.L1Loss``.
     Returns:
         (N,).
     """

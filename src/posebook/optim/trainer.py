@@ -36,7 +36,9 @@ __all__ = ["TrainSettings", "TrainResult", "train_model", "learning_rate"]
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Attributes:
+    """The settings of :func:`train_model`.
+
+    Attributes:
         steps: optimiser steps (>= 1); batch: samples per step (>= 1); lr: Adam's learning rate (> 0).
         milestones: fractions of ``steps`` in (0, 1] at which the learning rate is divided by 10.
         weight_decay: Adam's (L2) weight decay; grad_clip: clip the gradient norm to this (None: no clip).
@@ -81,7 +83,9 @@ def learning_rate(settings: TrainSettings, step: int) -> float:
 
 @dataclass
 class TrainResult:
-    """Attributes:
+    """What :func:`train_model` returns.
+
+    Attributes:
         history: one row per logged window: ``step`` (steps done), ``lr``, ``train_loss`` (window
             mean) and the mean of every other loss term the loss function returned, plus what
             ``eval_fn`` returned at that step.

@@ -100,6 +100,7 @@ class BenchmarkData:
         ``joints_3d_cam``: (N, J3, 3) camera-frame joints, metres, OpenCV axes (x right, y down, z fwd);
         ``joints_2d``: (N, J2, 2) pixel (u, v) joints; ``K``: (N, 3, 3) intrinsics;
         ``frame``: (N,) frame index in the source sequence; ``sequence``: (N,) str.
+
     Each loader's docstring lists its other keys.
 
     Attributes:

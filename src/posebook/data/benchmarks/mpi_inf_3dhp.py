@@ -31,7 +31,7 @@ MPI_INF_3DHP_ACTIVITIES: tuple[str, ...] = (
 )
 #: Valid (evaluated) frames per sequence, the weights in the official README (2,929 in all).
 MPI_INF_3DHP_VALID_FRAMES: dict[str, int] = {"TS1": 603, "TS2": 540, "TS3": 505, "TS4": 553, "TS5": 276, "TS6": 452}
-#: Test cameras as published in test_util/camera_calibration/*.calib of the test set: sensor and
+#: Test cameras as published in ``test_util/camera_calibration/*.calib`` of the test set: sensor and
 #: focal length and principal-point offset from the sensor centre in millimetres.
 MPI_INF_3DHP_TEST_CAMERAS: dict[str, dict[str, Any]] = {
     "studio": {"sequences": ("TS1", "TS2", "TS3", "TS4"), "image_size": (2048, 2048),

@@ -210,7 +210,7 @@ def evaluate(model: ImageRegressor, targets: ImageTargets, variant: Variant, foc
     """Per test sample, under :data:`PROTOCOL`: MPJPE, PA-MPJPE (H36M-17, pelvis-centred, mm), PVE (mm, when
     ``vertices``), the global-rotation error (deg, CLIFF's argument) and the full-frame 2D error (px) of
     the joints placed by Eq. 7 with the focal length given to the model (``focal_scale`` x ground truth),
-    and ``ray_deg``, the angle of the bbox centre's ray to the optical axis (|gamma| of CLIFF Eq. 6)."""
+    and ``ray_deg``, the angle of the bbox centre's ray to the optical axis (``|gamma|`` of CLIFF Eq. 6)."""
     focal = targets.focal * focal_scale
     out = cliff_model.predict(model, targets, variant, focal)
     R, beta, cam = out.rotations, out.shape, out.cam

@@ -91,7 +91,7 @@ def ray_rotation(K: torch.Tensor, center_uv: torch.Tensor) -> torch.Tensor:
     """The rotation R_ray(c) taking the optical axis (0, 0, 1) onto the ray of pixel c (the shortest one).
 
     The inverse of PersPose's perspective rotation (:func:`posebook.geometry.camera.perspective_rotation`);
-    its angle is the angle between the ray and the optical axis, atan(|c - principal point| / f).
+    its angle is the angle between the ray and the optical axis, ``atan(|c - principal point| / f)``.
 
     Args:
         K: (..., 3, 3) intrinsics.
@@ -106,9 +106,9 @@ def fit_weak_perspective(uv: torch.Tensor, joints: torch.Tensor, bbox_center: to
                          bbox_size: torch.Tensor) -> torch.Tensor:
     """The least-squares weak-perspective crop camera of 2D keypoints, in closed form.
 
-    Minimises sum_j || s (X_j,xy + t) - x_j ||^2 over s and t, with x_j = (uv_j - c) / (b / 2) the
+    Minimises ``sum_j || s (X_j,xy + t) - x_j ||^2`` over s and t, with x_j = (uv_j - c) / (b / 2) the
     keypoints in normalised crop coordinates: linear in (s, s t), so s is the regression slope
-    sum (X - mean X) . (x - mean x) / sum |X - mean X|^2 and t = mean x / s - mean X.
+    ``sum (X - mean X) . (x - mean x) / sum |X - mean X|^2`` and t = mean x / s - mean X.
 
     Args:
         uv: (..., J, 2) keypoints, full-frame pixels.
@@ -674,7 +674,7 @@ def weak_perspective(ctx: RunContext, depths: tuple = (1.5, 2.0, 3.0, 4.0, 6.0, 
     projected back. The fitted camera is what a crop-supervised regressor learns to output; Eq. 7
     maps it onto a full-frame translation (Eq. 7 inverted from the true t would reproject exactly:
     ``cliff.equations``). One row per (sweep, value, body, method): the mean (and max) full-frame
-    reprojection error (px, and % of the bbox side), the mean translation error |t - t_true| (m, and
+    reprojection error (px, and % of the bbox side), the mean translation error ``|t - t_true|`` (m, and
     % of the root's distance), the mean signed depth error t_Z - Z (m; NaN for Eq. 1, whose t_crop
     belongs to HMR's virtual f = 5000 camera, not to the full one) and the fit's own residual (px).
     """

@@ -222,7 +222,7 @@ def trained_networks(ctx: RunContext, data: Data, sizes: dict, name: str, seeds:
 @torch.no_grad()
 def evaluate(model: PersPoseNet, targets: PersPoseTargets) -> pd.DataFrame:
     """Per test sample, under :data:`PROTOCOL`: MPJPE and PA-MPJPE (H36M-17, pelvis-aligned, mm) of the lifted
-    joints rotated back to the original camera (Eq. 6), the depth error (mean |d_i - d_i*| over the joints,
+    joints rotated back to the original camera (Eq. 6), the depth error (mean ``|d_i - d_i*|`` over the joints,
     mm) of the relative depths in the ORIGINAL camera (comparable across variants) and in the frame the
     network predicts in (``depth_model_mm``, the paper's reading), and the 2D error of the soft-argmax (px)."""
     out = pp.predict(model, targets)

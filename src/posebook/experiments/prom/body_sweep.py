@@ -118,7 +118,7 @@ def make_monitor(model: BodyRegressor, recorder: BlowupRecorder, diagnose_every:
     """The ``monitor(step, batch, losses)`` of :func:`train_regressor` that feeds ``recorder``.
 
     Every step: the per-member gradient norm and loss. Every ``diagnose_every`` steps (0: never):
-    a no-grad forward on the step's ``batch.keypoints`` (M, B, K, 2), then min |r''_2| for the
+    a no-grad forward on the step's ``batch.keypoints`` (M, B, K, 2), then min ``|r''_2|`` for the
     members with a 6D / GS head; for SVD heads min (s_2 - s_3) over det < 0 and the fraction with
     det < 0; for PRoM heads the largest singular value s_1 of the pseudo matrix (nothing bounds it
     in training, and forward kinematics multiplies it along each chain) (stat names ``min_r2_norm``,
@@ -295,7 +295,7 @@ def table_body_lr_sweep(frame: pd.DataFrame, metric: str = "pa_mpjpe_mm", decima
 
 def table_body_lr_diagnostics(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """Per method and lr factor, what would explain a blow-up: diverged seeds and the earliest
-    divergence step, the largest gradient norm, loss spikes (sum over seeds), min |r''_2| (6D / GS),
+    divergence step, the largest gradient norm, loss spikes (sum over seeds), min ``|r''_2|`` (6D / GS),
     min s_2 - s_3 with det < 0 (SVD) and max s_1 of the pseudo matrix (PRoM), the extremes over seeds."""
     rows = []
     for (label, factor), g in frame.groupby(["variant", "lr_factor"], sort=False):

@@ -22,9 +22,9 @@ Here (no image model; the regressor is :mod:`posebook.experiments.prom.bodies`' 
 trained members from the artifact cache; the camera is known: the world's K and the ground-truth root
 translation, not solved):
 
-- ``prom.fit_2d``: per-sample rotations optimised on Eq. 37 (:func:`~posebook.optim.keypoints_2d.
-  fit_keypoints_2d`, SMPLify-style), parametrised as 6D (r_GS in the loss) or PRoM (the 9 numbers as
-  they are; SVD once at the end), both from one regressor's prediction; phenotypes fixed.
+- ``prom.fit_2d``: per-sample rotations optimised on Eq. 37
+  (:func:`~posebook.optim.keypoints_2d.fit_keypoints_2d`, SMPLify-style), parametrised as 6D (r_GS in
+  the loss) or PRoM (the 9 numbers as they are; SVD once at the end), both from one regressor's prediction; phenotypes fixed.
 - ``prom.fit_2d_sweep``: the same fit over a grid of learning rates x step counts (one run per
   learning rate gives every step count, :func:`fit_keypoints_2d`'s ``snapshots``).
 - ``prom.fit_2d_eft``: the paper's procedure, the regressor's weights fine-tuned on Eq. 37

@@ -235,8 +235,8 @@ def gradient_consistency(ctx: RunContext, sigmas: tuple = (0.01, 0.1, 0.5, 1.0),
 
     For each sigma, ``samples`` noisy predictions M = R + sigma N (the paper: 10K); x = t'_11 - t_11,
     y = dL_theta/dt'_11. A gradient is *opposite* when x y < 0 (it pushes t'_11 away from t_11, the
-    2nd/4th quadrants of Fig. 2a) and *exploded* when |y| > explode_factor * sigma. Why sigma: PRoM's
-    gradient is exactly x ~ N(0, sigma^2), so |y| > 10 sigma is a 10-sigma event PRoM never produces
+    2nd/4th quadrants of Fig. 2a) and *exploded* when ``|y| > explode_factor * sigma``. Why sigma: PRoM's
+    gradient is exactly x ~ N(0, sigma^2), so ``|y| > 10 sigma`` is a 10-sigma event PRoM never produces
     (probability ~1e-23), and Fig. 2b shows the exploded points by stretching the y-axis by that same
     factor 10. sigma = 0.01 (not in the paper) is the small-error limit: there the GS/SVD gradient is
     the exact descent direction of a locally quadratic loss, so any opposite-sign fraction left is the
@@ -271,7 +271,7 @@ def gradient_terms(ctx: RunContext, sigmas: tuple = (0.1, 0.5, 1.0), samples: in
 
     Term 1, (r'_1 - r_1)^T dr'_1/dt'_1, is the update that moves r'_1 to r_1 ("the shortest path",
     Sec. 3.4.1); terms 2 and 3 come from r'_2 and r'_3. App. A.3 needs them to be *non-negligible*
-    (ratio |terms 2+3| / |term 1|) and *isotropic* (their direction relative to term 1): this table
+    (ratio ``|terms 2+3| / |term 1|``) and *isotropic* (their direction relative to term 1): this table
     measures both, and how often the total gradient points against term 1 (negative dot product).
     """
     n = ctx.size(samples, quick=10000)
@@ -300,8 +300,8 @@ def gradient_terms_samples(sigma: float = 0.5, samples: int = 10000, seed: int =
     """Per-sample norms and directions of the three terms of Eq. 5 (r_GS, gradient for t'_1).
 
     Returns:
-        frame with columns sigma, |term1|, |term2|, |term3|, |terms 2+3|, cos(terms 2+3, term1),
-        cos(total, term1); one row per sample of :func:`noisy_rotations`.
+        frame with columns sigma, ``|term1|``, ``|term2|``, ``|term3|``, ``|terms 2+3|``, ``cos(terms 2+3, term1)``,
+        ``cos(total, term1)``; one row per sample of :func:`noisy_rotations`.
     """
     R, M = noisy_rotations(samples, sigma, seed)
     terms = grads.gs_gradient_terms(M[..., 0], M[..., 1], R)
@@ -329,7 +329,7 @@ def gs_explosion(ctx: RunContext, angles_deg: tuple = (90.0, 30.0, 10.0, 3.0, 1.
     """PRoM Eq. 6: the r_GS gradient for t'_1 as the angle alpha between t'_1 and t'_2 goes to 0.
 
     Unit t'_1 (random direction), unit t'_2 at angle alpha from it in a random plane, random ground
-    truth R. |r''_2| = sin(alpha); the norm of dr'_2/dt'_1 is max(1, cot alpha) (closed form, checked
+    truth R. ``|r''_2| = sin(alpha)``; the norm of dr'_2/dt'_1 is max(1, cot alpha) (closed form, checked
     against the spectral norm of Eq. 15); the medians of the three terms of Eq. 5 and of their sum.
     """
     n = ctx.size(samples, quick=2000)
@@ -372,7 +372,7 @@ def svd_explosion(ctx: RunContext, gaps: tuple = (0.5, 0.1, 1e-2, 1e-3, 1e-4, 1e
     """PRoM Sec. 3.4.2: the g_SVD gradient as the gap s_2 - s_3 between two singular values closes.
 
     M = U diag(s1, s_mid + gap/2, s_mid - gap/2) V^T with U, V uniform orthogonal and det(M) of either
-    sign, random ground-truth R. Medians of |dL/dM|: the parts through U and through V (each with the
+    sign, random ground-truth R. Medians of ``|dL/dM|``: the parts through U and through V (each with the
     1/(s_i^2 - s_j^2) matrix K the paper cites), their sum for g_SVD with the determinant correction
     (``SVD``) and for U V^T (``SVD-UVt``).
     """

@@ -187,7 +187,7 @@ def noise_propagation(ctx: RunContext, sigmas: tuple = (2.0, 5.0, 10.0), angles:
                       samples: int = 0) -> ExperimentResult:
     """SGRE Fig. 1b: errors along root->head/toe/hand when the relative or the global rotations are noisy.
 
-    Every joint's rotation gets an independent noise rotation (uniform axis, angle |N(0, sigma)| or
+    Every joint's rotation gets an independent noise rotation (uniform axis, angle ``|N(0, sigma)|`` or
     sigma), either relative (``R_k E_k``: Eq. 8 then carries it down the chain) or global
     (``G_k E_k``, converted back by Eq. 10). Per seed, one noise draw shared by both cases and all
     sigmas (the angles scale with sigma: a paired comparison). One row per (where, sigma, seed, chain,

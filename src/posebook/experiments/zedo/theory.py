@@ -80,7 +80,7 @@ def translation_check(ctx, pixel_noise: float = 2.0, test_poses: int = 0, world_
     """Eq. 6 / supp. C: the closed-form T on the test poses (their true 3D, exact or noisy 2D) against
     the true T and a generic least-squares solve of the pixel reprojection error (scipy); and the
     system of supp. C built with UNIT rays as printed (an erratum: it needs z = 1 rays). One row per
-    (2D input, solver): mean and max |T - T_true| (mm) and mean reprojection error (px)."""
+    (2D input, solver): mean and max ``|T - T_true|`` (mm) and mean reprojection error (px)."""
     sizes = ctx.sizes(ZEDO, test_poses=test_poses, world_size=world_size)
     data = load_data(ctx, sizes)
     test = data.test
