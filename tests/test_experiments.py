@@ -72,11 +72,11 @@ def test_cli_run_all_reports_reuse_and_failures_and_keeps_the_rest(counting_expe
     try:
         assert cli.main(["run", "--all", "--match", "test.", "--out", str(tmp_path)]) == 1
         captured = capsys.readouterr()
-        assert "done    test.counting" in captured.out and "FAILED  test.failing: RuntimeError: boom" in captured.out
+        assert "computed test.counting" in captured.out and "FAILED  test.failing: RuntimeError: boom" in captured.out
         assert "1 of 2 experiments failed: test.failing" in captured.err
         assert len(CALLS) == 1 and list(tmp_path.glob("test.counting/*.csv")), "the completed result is kept"
         cli.main(["run", "--all", "--match", "test.counting", "--out", str(tmp_path)])
-        assert "reused  test.counting" in capsys.readouterr().out and len(CALLS) == 1
+        assert "reused   test.counting" in capsys.readouterr().out and len(CALLS) == 1
         assert cli.main(["run", counting_experiment, "--all", "--out", str(tmp_path)]) == 2  # one or --all
         assert cli.main(["run", "--all", "--match", "nothing.", "--out", str(tmp_path)]) == 2
         assert "no experiment matches" in capsys.readouterr().err

@@ -6,6 +6,7 @@ Usage::
     posebook run EXPERIMENT [--profile quick|long|gpu|full] [--device cpu|cuda|auto] [--seed N]
                  [--data-root DIR] [--cmu-dir DIR] [--out DIR] [--no-resume] [-p NAME=VALUE ...]
     posebook run --all [--match PREFIX] [--profile long] [--reference] [--device cuda] ...
+                 [--executor inline|local|slurm] [--jobs N] [--cpus N] [--slurm-partition P] ...
     posebook data [--data-root DIR] [--cmu-dir DIR] [--smpl-dir DIR]
     posebook world build [--size N] [--seed S] [--source auto|cmu|procedural] [--cmu-dir DIR]
                          [--render/--no-render] [--crop-size PX] [--device DEV] [--out-dir DIR]
@@ -114,26 +115,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.param:
         raise ValueError("-p applies to one experiment; with --all every experiment runs with its defaults")
-    names = sorted(n for n in REGISTRY if n.startswith(args.match or ""))
-    if not names:
-        raise ValueError(f"no experiment matches {args.match!r}; `posebook list` shows them")
-    from tqdm.auto import tqdm
+    from posebook.batch import run_batch, select
 
-    failed = []
-    bar = tqdm(names, desc=f"{args.profile} profile", unit="experiment")
-    for name in bar:
-        bar.set_postfix_str(name)
-        try:  # each result is stored when it completes: a late failure loses nothing computed before
-            result = run_experiment(name, **common)
-        except Exception as exc:  # noqa: BLE001 (report every failure, run the rest)
-            failed.append(name)
-            tqdm.write(f"FAILED  {name}: {type(exc).__name__}: {exc}")
-            continue
-        wall = result.meta.get("wall_s")
-        tqdm.write(f"{'reused ' if result.reused else 'done   '} {name} -> {result.path}"
-                   + ("" if result.reused or wall is None else f" ({wall:.0f} s)"))
-    if failed:
-        print(f"{len(failed)} of {len(names)} experiments failed: {', '.join(failed)}", file=sys.stderr)
+    slurm = {k: v for k, v in (("partition", args.slurm_partition), ("gpus_per_node", args.slurm_gpus),
+                               ("timeout_min", args.timeout_min)) if v is not None}
+    report = run_batch(select(args.match or ""), executor=args.executor, jobs=args.jobs, cpus=args.cpus,
+                       folder=args.jobs_folder, slurm=slurm, **common)
+    counts = report.counts()
+    print(f"{counts['computed']} computed, {counts['reused']} reused, {counts['failed']} failed")
+    if report.failed:
+        print(f"{len(report.failed)} of {len(report.outcomes)} experiments failed: {', '.join(report.failed)}; "
+              "run the same command again to retry only what is missing", file=sys.stderr)
         return 1
     return 0
 
@@ -223,6 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-resume", action="store_true", help="recompute even if a stored result exists")
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                      help="experiment parameter (repeatable); lists as comma-separated values")
+    batch = run.add_argument_group("--all: where the experiments run (posebook.batch)")
+    batch.add_argument("--executor", default="inline", choices=["inline", "local", "slurm"],
+                       help="inline: one after the other here; local: submitit subprocess jobs on this machine; "
+                            "slurm: submitit jobs on a Slurm cluster")
+    batch.add_argument("--jobs", type=int, default=1, help="local: experiments at once (default 1)")
+    batch.add_argument("--cpus", type=int, default=None, help="CPU threads per job (default: cores / jobs)")
+    batch.add_argument("--jobs-folder", default=None, help="submitit job files and logs (default <results>/_jobs)")
+    batch.add_argument("--slurm-partition", default=None)
+    batch.add_argument("--slurm-gpus", type=int, default=None, help="GPUs per node")
+    batch.add_argument("--timeout-min", type=int, default=None, help="per job (local and slurm)")
     run.set_defaults(func=_cmd_run)
 
     data = sub.add_parser("data", help="what body models and datasets are available, and where they are looked for")

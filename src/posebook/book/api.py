@@ -29,7 +29,7 @@ LAYERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "optim": ("Training and optimisation", ("optim",)),
     "claims": ("Claims, tables, plots and data inventory", ("claims", "report", "viz", "inventory")),
     "experiments": ("Experiments (the chapters' recipes)", ("experiments",)),
-    "top": ("Command line, notebooks and the book's generated pages", ("cli", "notebook", "book")),
+    "top": ("Batches, command line, notebooks and the book's generated pages", ("batch", "cli", "notebook", "book")),
 }
 
 #: Where the pages live, relative to the repository root.

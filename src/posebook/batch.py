@@ -1,0 +1,166 @@
+"""Many experiments at once: in this process, or as jobs through submitit (its local executor here,
+Slurm on a cluster), all writing to one result store.
+
+``posebook run --all`` calls :func:`run_batch`. Every experiment is one call of
+:func:`~posebook.experiments.registry.run_experiment`, which stores its result when it completes
+(atomically, with provenance) and reuses a stored one; so a batch interrupted or partly failed is
+resumed by running it again: what is stored returns at once ("reused"), only what is missing is
+computed. The jobs get the store as an absolute path, so a job on another machine of a cluster writes
+where the batch reads (the folder must be shared, as Slurm clusters' home and scratch folders are).
+
+Executors:
+
+``inline``
+    one experiment after the other in this process, a progress bar (the default).
+``local``
+    submitit's ``LocalExecutor``: each experiment a subprocess job, at most ``jobs`` at a time, each
+    with ``cpus`` CPU threads; the same code path as a cluster, testable on one machine.
+``slurm``
+    submitit's ``AutoExecutor`` on a Slurm cluster (``slurm`` options such as ``partition``, ``gpus``,
+    ``timeout_min``). Job logs go to ``folder``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from posebook.experiments import REGISTRY, run_experiment
+from posebook.runs import ENV_RESULTS_DIR, default_results_dir
+
+__all__ = ["EXECUTORS", "Outcome", "BatchReport", "select", "run_batch"]
+
+#: The ways a batch runs.
+EXECUTORS = ("inline", "local", "slurm")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one experiment: "computed", "reused" (stored earlier) or "failed"."""
+
+    name: str
+    state: str
+    path: str = ""
+    wall_s: Optional[float] = None
+    error: str = ""
+
+
+@dataclass
+class BatchReport:
+    """The outcomes of a batch, in the order of the names."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[str]:
+        return [o.name for o in self.outcomes if o.state == "failed"]
+
+    def counts(self) -> dict[str, int]:
+        return {state: sum(o.state == state for o in self.outcomes) for state in ("computed", "reused", "failed")}
+
+
+def select(match: str = "") -> list[str]:
+    """The registered experiments whose name starts with ``match``, sorted; refuses an empty selection."""
+    names = sorted(n for n in REGISTRY if n.startswith(match or ""))
+    if not names:
+        raise ValueError(f"no experiment matches {match!r}; `posebook list` shows them")
+    return names
+
+
+def _run_one(name: str, common: Mapping[str, Any], threads: Optional[int] = None) -> Outcome:
+    """One experiment (in this process or in a job): its outcome, never an exception."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        result = run_experiment(name, **common)
+    except Exception as exc:  # noqa: BLE001 (a failed experiment is reported, the batch goes on)
+        return Outcome(name, "failed", error=f"{type(exc).__name__}: {exc}")
+    return Outcome(name, "reused" if result.reused else "computed", str(result.path), result.meta.get("wall_s"))
+
+
+def _say(outcome: Outcome, write) -> None:
+    if outcome.state == "failed":
+        write(f"FAILED  {outcome.name}: {outcome.error}")
+    else:
+        took = "" if outcome.state == "reused" or outcome.wall_s is None else f" ({outcome.wall_s:.0f} s)"
+        write(f"{outcome.state:9s}{outcome.name} -> {outcome.path}{took}")
+
+
+def run_batch(names: Sequence[str], *, executor: str = "inline", jobs: int = 1, cpus: Optional[int] = None,
+              folder: str | os.PathLike | None = None, slurm: Mapping[str, Any] | None = None,
+              poll_s: float = 1.0, progress: bool = True, **common: Any) -> BatchReport:
+    """Run ``names`` (each with its default parameters) and report what became of each.
+
+    Args:
+        executor: one of :data:`EXECUTORS`.
+        jobs: ``local``: how many experiments run at once.
+        cpus: CPU threads per experiment (``local`` / ``slurm``; default: the cores divided by ``jobs``).
+        folder: submitit's folder for job files and logs (default ``<results>/_jobs``).
+        slurm: ``slurm`` executor parameters (``partition``, ``gpus_per_node``, ``timeout_min``, ...),
+            passed to submitit's ``update_parameters`` with its ``slurm_`` prefixes added.
+        common: :func:`~posebook.experiments.registry.run_experiment` keywords (profile, device, seed,
+            data_root, cmu_dir, out, resume, reference).
+    """
+    from tqdm.auto import tqdm
+
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    bar = tqdm(total=len(names), desc=f"{common.get('profile', 'quick')} profile", unit="experiment",
+               disable=not progress, file=sys.stderr)
+    results: dict[str, Outcome] = {}
+
+    def finish(outcome: Outcome) -> None:
+        results[outcome.name] = outcome
+        bar.update(1)
+        _say(outcome, tqdm.write)
+
+    if executor == "inline":
+        for name in names:
+            bar.set_postfix_str(name)
+            finish(_run_one(name, common))
+        bar.close()
+        return BatchReport([results[n] for n in names])
+
+    import submitit
+
+    # the jobs write where this process reads: the store as an absolute path, whatever their cwd
+    common = dict(common)
+    if common.get("out") is None and not common.get("reference"):
+        common["out"] = str(Path(os.environ.get(ENV_RESULTS_DIR) or default_results_dir()).resolve())
+    root = Path(common["out"]) if common.get("out") else default_results_dir()
+    folder = Path(folder) if folder is not None else root / "_jobs"
+    threads = cpus or max(1, (os.cpu_count() or 1) // jobs)
+    if executor == "local":
+        ex = submitit.LocalExecutor(folder=folder)
+        ex.update_parameters(timeout_min=int((slurm or {}).get("timeout_min", 24 * 60)))
+    else:
+        ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        ex.update_parameters(cpus_per_task=threads, **{k if k.startswith("slurm_") or k in ("timeout_min",)
+                                                       else f"slurm_{k}": v for k, v in (slurm or {}).items()})
+        jobs = len(names)  # the cluster's scheduler queues them
+    pending, running = list(names), {}
+    while pending or running:
+        while pending and len(running) < jobs:
+            name = pending.pop(0)
+            running[name] = ex.submit(_run_one, name, common, threads)
+            bar.set_postfix_str(f"{len(running)} running")
+        for name, job in list(running.items()):
+            if job.done():
+                del running[name]
+                try:
+                    finish(job.result())
+                except Exception as exc:  # noqa: BLE001 (the job itself died: killed, out of memory, ...)
+                    finish(Outcome(name, "failed", error=f"job {job.job_id} died: {type(exc).__name__}: {exc}; "
+                                                         f"its log is in {folder}"))
+        if running:
+            time.sleep(poll_s)
+    bar.close()
+    return BatchReport([results[n] for n in names])
