@@ -7,12 +7,14 @@ imports, every experiment computed, plots drawn; a fresh results folder, so noth
 is reused; the world cache of ``$POSEBOOK_CACHE_DIR`` is reused, as in a second ``make book``). The
 machine may be shared: the load average is printed with each time. ``--budget`` is the target per
 notebook in seconds (the book's: 3 minutes); the script exits 1 when a notebook exceeds it.
-``--write`` stores the table in ``bench/notebook_times.csv``, which the book's setup page shows.
+``--write`` stores the table (and a last row with the total) in ``bench/notebook_times.csv``, which
+the book's setup page shows.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import datetime as dt
 import os
 import platform
@@ -51,6 +53,9 @@ def main() -> int:
     print(f"total {total:.0f} s for {len(table)} notebooks; over the {args.budget:.0f} s budget: "
           f"{', '.join(table.loc[~table['within_budget'], 'notebook']) or 'none'}")
     if args.write:
+        total_row = {"notebook": "total", "seconds": round(total, 1), "load_before": math.nan,
+                     "within_budget": bool(table["within_budget"].all())}
+        table = pd.concat([table, pd.DataFrame([total_row])], ignore_index=True)
         table["cores"] = os.cpu_count()
         table["machine"] = platform.processor() or platform.machine()
         table["measured_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
