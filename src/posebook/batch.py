@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from posebook.experiments import REGISTRY, run_experiment
-from posebook.runs import ENV_RESULTS_DIR, default_results_dir
+from posebook.runs import default_results_dir
 
 __all__ = ["EXECUTORS", "Outcome", "BatchReport", "select", "run_batch"]
 
@@ -134,7 +134,7 @@ def run_batch(names: Sequence[str], *, executor: str = "inline", jobs: int = 1, 
     # the jobs write where this process reads: the store as an absolute path, whatever their cwd
     common = dict(common)
     if common.get("out") is None and not common.get("reference"):
-        common["out"] = str(Path(os.environ.get(ENV_RESULTS_DIR) or default_results_dir()).resolve())
+        common["out"] = str(default_results_dir().resolve())
     root = Path(common["out"]) if common.get("out") else default_results_dir()
     folder = Path(folder) if folder is not None else root / "_jobs"
     threads = cpus or max(1, (os.cpu_count() or 1) // jobs)

@@ -93,7 +93,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from posebook.experiments import REGISTRY, run_experiment
+    from posebook.experiments import run_experiment
 
     if args.all == bool(args.experiment):
         raise ValueError("name one experiment, or pass --all (optionally with --match PREFIX), not both")

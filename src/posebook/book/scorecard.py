@@ -19,6 +19,7 @@ from typing import Callable, Mapping, Optional, Sequence
 import pandas as pd
 
 from posebook import claims as C
+from posebook import report
 from posebook.experiments import best_reference, cliff, perspose, prom, run_experiment, sgre, zedo
 from posebook.experiments.cliff import not_rerun as cliff_not_rerun
 from posebook.experiments.perspose import not_rerun as perspose_not_rerun
@@ -28,8 +29,7 @@ from posebook.experiments.zedo import not_rerun as zedo_not_rerun
 from posebook.report import ClaimsFn
 from posebook.runs import StoredResult
 
-__all__ = ["Chapter", "CHAPTERS", "NOT_RERUN", "Section", "COLUMNS", "experiment_sections", "judge_run",
-           "quick_runs", "scorecard", "verdict_summary", "to_markdown"]
+__all__ = ["Chapter", "CHAPTERS", "NOT_RERUN", "Section", "COLUMNS", "experiment_sections", "quick_runs", "scorecard", "verdict_summary", "to_markdown"]
 
 #: The verdict of a claim the book does not rerun (licensed data, weeks of GPU training).
 NOT_RERUN = "not rerun"
@@ -143,22 +143,6 @@ def _escape(text: str) -> str:
 # ------------------------------------------------------------------------------------- judging
 
 
-def judge_run(functions: ClaimsFn | Sequence[ClaimsFn], run: Optional[StoredResult]) -> list[dict]:
-    """The verdict rows of ``functions`` on ``run``; [] when there is no run.
-
-    A run stored by older code that lacks a column the claims read now gives one row "no current run"
-    (its claims cannot be judged on it) instead of an error.
-    """
-    if run is None:
-        return []
-    functions = functions if isinstance(functions, (list, tuple)) else (functions,)
-    try:
-        return [row for claims in functions for row in claims(run.frame, run.meta).to_dict("records")]
-    except KeyError as missing:
-        return [{"where": "–", "claim": "–", "paper value": "–", "verdict": "no current run",
-                 "ours": f"the stored run has no column {missing}", "data": run.meta.get("data_source", "")}]
-
-
 def _run_line(run: Optional[StoredResult]) -> str:
     if run is None:
         return "none committed"
@@ -196,12 +180,16 @@ def scorecard(quick: Optional[Callable[[str], Optional[StoredResult]]] = None,
             quick_run = quick(experiment) if quick is not None else None
             judged: dict[tuple[str, str], dict] = {}
             for side, run in (("reference", ref_run), ("quick", quick_run)):
-                for r in judge_run(functions, run):
+                if run is None:
+                    continue
+                # the claims engine's own judging (a run stored by older code, without a column its
+                # claims read now, gives one row "no current run")
+                for r in report.gather_verdicts({experiment: functions}, lambda _, run=run: run).to_dict("records"):
                     row = judged.setdefault((r["where"], r["claim"]), {
                         "paper": chapter.paper, "where": r["where"], "claim": r["claim"],
-                        "paper value": r.get("paper value", ""), "experiment": experiment,
+                        "paper value": r["paper"], "experiment": experiment,
                         "quick": "–", "quick numbers": "–", "reference": "–", "reference numbers": "–",
-                        "data": r.get("data", ""), "reference run": _run_line(ref_run)})
+                        "data": run.meta.get("data_source", ""), "reference run": _run_line(ref_run)})
                     row[side], row[f"{side} numbers"] = r["verdict"], r["ours"]
             if not judged:  # nothing stored on either side
                 judged[("–", "–")] = {"paper": chapter.paper, "where": "–", "claim": f"(claims of {experiment})",
