@@ -530,3 +530,46 @@ def test_predict_in_chunks_matches_one_batch_and_a_tiny_fit_beats_its_start(gen)
         opt.step()
     end = float(losses(predict(net, t), t)["loss"])
     assert end < 0.6 * start, (start, end)
+
+
+def test_extra_input_reaches_the_depth_and_scale_heads_only(gen):
+    """CLIFF's I_bbox as an extra input (the cross-paper table): it changes the depths and the scale, not the
+    2D heatmaps; predict passes the targets' bbox_info; missing or misshapen extra inputs are refused."""
+    torch.manual_seed(0)
+    t = _targets(gen, n=4, S=32)
+    info = torch.randn(4, 3, generator=gen)
+    t = PersPoseTargets(**{**{f: getattr(t, f) for f in ("images", "K_crop", "R", "uv", "rel_depth", "scale",
+                                                           "joints")}, "bbox_info": info})
+    net = PersPoseNet(6, 32, width=16, decoder_channels=16, extra_dim=3).eval()
+    with torch.no_grad():
+        a, b = net(t.images, t.K_crop, info), net(t.images, t.K_crop, info + 1.0)
+    torch.testing.assert_close(a.uv, b.uv)
+    assert not torch.allclose(a.scale, b.scale) and not torch.allclose(a.rel_depth, b.rel_depth)
+    torch.testing.assert_close(predict(net, t, chunk=3).scale, a.scale, rtol=1e-5, atol=1e-6)
+    assert torch.equal(t.take(torch.tensor([2, 0])).bbox_info, info[[2, 0]])
+    with pytest.raises(ValueError, match=r"extra input of 3 numbers.*got none"):
+        net(t.images, t.K_crop)
+    with pytest.raises(ValueError, match=r"pass extra \(B, 3\)"):
+        net(t.images, t.K_crop, info[:, :2])
+    with pytest.raises(ValueError, match="no extra input"):
+        PersPoseNet(6, 32, width=16, decoder_channels=16)(t.images, t.K_crop, info)
+    with pytest.raises(ValueError, match="no bbox_info"):
+        predict(net, _targets(gen, n=4, S=32))
+    with pytest.raises(ValueError, match="extra_dim must be >= 0"):
+        PersPoseNet(6, 32, extra_dim=-1)
+
+
+def test_targets_from_world_carry_cliffs_bbox_information():
+    """from_world's bbox_info is CLIFF Eq. 5 (plain ratios) of the ORIGINAL frame's bbox, with or without PR."""
+    from posebook.data.world import WorldConfig, build_world
+
+    world = build_world(WorldConfig(size=6, crop_size=32, render=False, image_size=(160, 120),
+                                    joint_sets=("h36m17",), seed=3))
+    frames = torch.zeros(6, 120, 160, 3, dtype=torch.uint8)
+    f = 0.5 * (world.K[:, 0, 0] + world.K[:, 1, 1])
+    expected = torch.cat(((world.bbox_center - torch.tensor([80.0, 60.0], dtype=world.K.dtype)) / f[:, None],
+                          (world.bbox_size / f)[:, None]), dim=-1).float()
+    for rotate in (False, True):
+        crops = rotated_crops(frames, world.K, world.bbox_center, world.bbox_size, 32, rotate=rotate)
+        t = PersPoseTargets.from_world(world, crops)
+        torch.testing.assert_close(t.bbox_info, expected)

@@ -35,12 +35,18 @@ Eq. 5 lifts them to the rotated camera frame and Eq. 6 rotates them back.
   depth 100 x L1 in metres (cm), scale 1000 x L1 in m/px (mm/px, the official ``density``), each
   averaged over the joints that project inside the crop (the official ``valid`` mask). The
   official height normalisation (x 1.8 / subject height) and dead zones are left out.
+- **Extra inputs** (``extra_dim``, not in PersPose): a per-crop vector concatenated to the pooled
+  feature before the depth and scale heads. The book feeds it CLIFF's bounding-box information
+  I_bbox (CLIFF Eq. 5, :attr:`PersPoseTargets.bbox_info`) for the cross-paper table: where CLIFF's
+  regressor takes I_bbox beside its image feature, the heads that carry PersPose's global
+  quantities (the scale, i.e. the root depth, and the relative depths) take it here; the 2D heatmaps
+  stay local.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Literal, Optional
 
 import torch
 import torch.nn.functional as F
@@ -216,13 +222,16 @@ class PersPoseNet(nn.Module):
         depth_bound: d in (-bound, bound) metres (official 1.1).
         scale_centre: s_c in m/px; None: 7e-3 * 256 / crop_size.
         lift_form: the Eq. 5 form used for ``joints`` ("paper" or "official").
+        extra_dim: E, the length of the per-crop extra input of the depth and scale heads (0: none;
+            3 for CLIFF's I_bbox, see the module docstring).
     Raises:
-        ValueError: crop size not a multiple of 4, bad widths, unknown backbone or lift form.
+        ValueError: crop size not a multiple of 4, bad widths, unknown backbone or lift form, extra_dim < 0.
     """
 
     def __init__(self, joints: int, crop_size: int = 64, *, backbone: str | Backbone = "small", width: int = 32,
                  pe: bool = True, decoder_channels: int = 64, root: int = 0, depth_bound: float = DEPTH_BOUND,
-                 scale_centre: float | None = None, lift_form: Literal["paper", "official"] = "paper") -> None:
+                 scale_centre: float | None = None, lift_form: Literal["paper", "official"] = "paper",
+                 extra_dim: int = 0) -> None:
         super().__init__()
         _check_crop_size(crop_size)
         if joints < 1 or not 0 <= root < joints:
@@ -231,6 +240,8 @@ class PersPoseNet(nn.Module):
             raise ValueError(f"decoder_channels must be a positive multiple of 8 (GroupNorm), got {decoder_channels}")
         if lift_form not in LIFT_FORMS:
             raise ValueError(f"lift_form must be one of {LIFT_FORMS}, got {lift_form!r}")
+        if extra_dim < 0:
+            raise ValueError(f"extra_dim must be >= 0 (0: no extra input), got {extra_dim}")
         self.backbone = make_backbone(backbone, width=width) if isinstance(backbone, str) else backbone
         net = self.backbone.net
         if isinstance(net, ResNet):
@@ -245,14 +256,15 @@ class PersPoseNet(nn.Module):
         self.depth_bound = float(depth_bound)
         self.scale_centre = float(SCALE_CENTRE_256 * 256 / crop_size if scale_centre is None else scale_centre)
         self.lift_form = lift_form
+        self.extra_dim = int(extra_dim)
         self.pe = PerspectiveEncoding(c1, PE_STRIDE) if pe else None
         self.skip = nn.Conv2d(c1, decoder_channels, 1)
         self.lateral = nn.Conv2d(c_deep, decoder_channels, 1)
         self.fuse = nn.Sequential(nn.Conv2d(decoder_channels, decoder_channels, 3, padding=1),
                                   nn.GroupNorm(8, decoder_channels), nn.ReLU(inplace=True))
         self.heatmap = nn.Conv2d(decoder_channels, joints, 1)
-        self.depth_head = nn.Linear(c_deep, joints)
-        self.scale_head = nn.Linear(c_deep, 1)
+        self.depth_head = nn.Linear(c_deep + self.extra_dim, joints)
+        self.scale_head = nn.Linear(c_deep + self.extra_dim, 1)
         mask = torch.ones(joints)
         mask[root] = 0.0
         self.register_buffer("_depth_mask", mask, persistent=False)
@@ -270,11 +282,14 @@ class PersPoseNet(nn.Module):
             return net.layer4(net.layer3(net.layer2(x)))
         return net[3:12](x)
 
-    def forward(self, images: torch.Tensor, K_crop: torch.Tensor) -> PersPoseOutput:
-        """images (B, S, S, 3) uint8 crops, K_crop (B, 3, 3) their intrinsics -> :class:`PersPoseOutput`.
+    def forward(self, images: torch.Tensor, K_crop: torch.Tensor,
+                extra: Optional[torch.Tensor] = None) -> PersPoseOutput:
+        """images (B, S, S, 3) uint8 crops, K_crop (B, 3, 3) their intrinsics, extra (B, E) the heads'
+        extra input (only when ``extra_dim`` E > 0) -> :class:`PersPoseOutput`.
 
         Raises:
-            ValueError: images not (B, S, S, 3) with S the model's crop size, or K_crop not (B, 3, 3).
+            ValueError: images not (B, S, S, 3) with S the model's crop size, K_crop not (B, 3, 3), extra
+                missing or not (B, E) for a model with extra_dim E > 0, or given to one without.
         """
         S = self.crop_size
         if images.dim() != 4 or tuple(images.shape[1:]) != (S, S, 3):
@@ -284,6 +299,14 @@ class PersPoseNet(nn.Module):
                              f"{tuple(images.shape)}")
         if tuple(K_crop.shape) != (images.shape[0], 3, 3):
             raise ValueError(f"K_crop must be (B, 3, 3) with B = {images.shape[0]}, got {tuple(K_crop.shape)}")
+        if self.extra_dim and (extra is None or tuple(extra.shape) != (images.shape[0], self.extra_dim)):
+            got = "none" if extra is None else tuple(extra.shape)
+            raise ValueError(f"this model's heads take an extra input of {self.extra_dim} numbers per crop "
+                             f"(extra_dim={self.extra_dim}): pass extra (B, {self.extra_dim}) = "
+                             f"({images.shape[0]}, {self.extra_dim}), got {got}")
+        if not self.extra_dim and extra is not None:
+            raise ValueError("this model has no extra input (extra_dim=0) but extra was given; build it with "
+                             "extra_dim=E to use one")
         x = normalize_images(images)
         K = K_crop.to(device=x.device, dtype=x.dtype)
         f1 = self._stage1(x)
@@ -294,6 +317,8 @@ class PersPoseNet(nn.Module):
         heat = self.heatmap(self.fuse(self.skip(f1) + up))
         uv = (soft_argmax_2d(heat) + 1.0) * (0.5 * S)  # crop-normalised pixel centres -> crop pixels
         pooled = deep.mean(dim=(2, 3))
+        if self.extra_dim:
+            pooled = torch.cat((pooled, extra.to(pooled)), dim=-1)
         rel_depth = self.depth_bound * (2.0 * torch.sigmoid(self.depth_head(pooled)) - 1.0) * self._depth_mask
         scale = self.scale_centre * torch.exp(3.0 * (torch.sigmoid(self.scale_head(pooled)[:, 0]) - 0.5))
         return PersPoseOutput(uv=uv, rel_depth=rel_depth, scale=scale,
@@ -311,6 +336,8 @@ class PersPoseTargets:
         rel_depth: (N, J) z'_i - z'_root in the rotated camera, metres.
         scale: (N,) z'_root / f_crop (f = (f_x + f_y) / 2), m/px.
         joints: (N, J, 3) R X, the joints in the rotated camera's frame, metres.
+        bbox_info: (N, 3) CLIFF's I_bbox (CLIFF Eq. 5, plain ratios) of the ORIGINAL frame's bbox, or
+            None when the targets were built without it (``from_joints`` without ``bbox_info``).
     """
 
     images: torch.Tensor
@@ -320,21 +347,39 @@ class PersPoseTargets:
     rel_depth: torch.Tensor
     scale: torch.Tensor
     joints: torch.Tensor
+    bbox_info: Optional[torch.Tensor] = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
     def take(self, index: torch.Tensor) -> PersPoseTargets:
-        return PersPoseTargets(**{f.name: getattr(self, f.name)[index.to(getattr(self, f.name).device)]
-                                  for f in fields(self)})
+        def pick(value: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+            return None if value is None else value[index.to(value.device)]
+        return PersPoseTargets(**{f.name: pick(getattr(self, f.name)) for f in fields(self)})
 
     def to(self, device: torch.device | str) -> PersPoseTargets:
-        return PersPoseTargets(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+        return PersPoseTargets(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name).to(device)
+                                  for f in fields(self)})
+
+    def extra_for(self, model: PersPoseNet) -> Optional[torch.Tensor]:
+        """The extra input ``model`` takes (I_bbox for ``extra_dim`` 3, None for 0).
+
+        Raises:
+            ValueError: the model takes an extra input these targets do not carry.
+        """
+        if not model.extra_dim:
+            return None
+        if self.bbox_info is None or self.bbox_info.shape[-1] != model.extra_dim:
+            raise ValueError(f"the model takes an extra input of {model.extra_dim} numbers (CLIFF's I_bbox has 3) "
+                             "but these targets carry no bbox_info of that length: build them with from_world, "
+                             "or pass bbox_info to from_joints")
+        return self.bbox_info
 
     @classmethod
     def from_joints(cls, images: torch.Tensor, K_crop: torch.Tensor, R: torch.Tensor, joints: torch.Tensor,
-                    root: int = 0) -> PersPoseTargets:
-        """From camera-frame joints X (N, J, 3) of the ORIGINAL camera: P' = R X (Eq. 16), uv, d, s.
+                    root: int = 0, bbox_info: Optional[torch.Tensor] = None) -> PersPoseTargets:
+        """From camera-frame joints X (N, J, 3) of the ORIGINAL camera: P' = R X (Eq. 16), uv, d, s;
+        ``bbox_info`` (N, 3), CLIFF's I_bbox of each sample, is carried along.
 
         Raises:
             ValueError: a joint on or behind the rotated camera (z' <= 0), naming the sample.
@@ -350,15 +395,19 @@ class PersPoseTargets:
         Kd = K_crop.double()
         return cls(images=images, K_crop=K_crop.to(**f32), R=R.to(**f32), uv=camera.project(P, Kd).to(**f32),
                    rel_depth=(z - z[:, root:root + 1]).to(**f32), scale=(z[:, root] / _mean_focal(Kd)).to(**f32),
-                   joints=P.to(**f32))
+                   joints=P.to(**f32), bbox_info=None if bbox_info is None else bbox_info.to(**f32))
 
     @classmethod
     def from_world(cls, world, crops, joint_set: str = "h36m17", root: int = 0) -> PersPoseTargets:
         """From a :class:`posebook.data.world.World` and its :class:`~posebook.data.perspective_crops.RotatedCrops`
         (``rotated_crops`` of the world's full frames); joints ``world.joints3d[joint_set]``, root index ``root``
-        (0 = the pelvis of h36m17)."""
-        return cls.from_joints(crops.crops, crops.K_crop, crops.R, world.joints3d[joint_set].to(crops.crops.device),
-                               root=root)
+        (0 = the pelvis of h36m17); ``bbox_info`` CLIFF's I_bbox (Eq. 5, plain ratios, focal (f_x + f_y) / 2)
+        of the world's bboxes in the original frame."""
+        info = camera.cliff_bbox_info(world.bbox_center, world.bbox_size, world.K.new_tensor(world.image_size),
+                                      _mean_focal(world.K))
+        device = crops.crops.device
+        return cls.from_joints(crops.crops, crops.K_crop, crops.R, world.joints3d[joint_set].to(device),
+                               root=root, bbox_info=info.to(device))
 
 
 @dataclass(frozen=True)
@@ -393,7 +442,9 @@ def predict(model: PersPoseNet, targets: PersPoseTargets, chunk: int = 256) -> P
     parts = []
     for start in range(0, len(targets), chunk):
         sl = slice(start, min(start + chunk, len(targets)))
-        parts.append(model(targets.images[sl].to(device), targets.K_crop[sl].to(device)))
+        extra = targets.extra_for(model)
+        parts.append(model(targets.images[sl].to(device), targets.K_crop[sl].to(device),
+                           None if extra is None else extra[sl].to(device)))
     if not parts:
         raise ValueError("predict needs at least one sample")
     return PersPoseOutput(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(PersPoseOutput)))

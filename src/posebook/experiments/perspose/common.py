@@ -60,23 +60,28 @@ _TRAIN_FRAC = 0.8
 @dataclass(frozen=True)
 class Variant:
     """One row of PersPose Table 2: perspective encoding (``pe``) and perspective rotation (``pr``, with its
-    aim: the principal point as the code, or the image centre as the paper's words)."""
+    aim: the principal point as the code, or the image centre as the paper's words); and, for the
+    cross-paper table, CLIFF's bounding-box input (``ci``: I_bbox of CLIFF Eq. 5 into the depth and scale
+    heads, :class:`~posebook.models.perspose.PersPoseNet` ``extra_dim``)."""
 
     pe: bool
     pr: bool
     aim: str = "principal_point"
+    ci: bool = False
 
     @property
     def label(self) -> str:
-        if not (self.pe or self.pr):
+        if not (self.pe or self.pr or self.ci):
             return "baseline (no PE, no PR)"
-        label = "+" + "+".join(s for s, on in (("PE", self.pe), ("PR", self.pr)) if on)
+        label = "+" + "+".join(s for s, on in (("CI", self.ci), ("PE", self.pe), ("PR", self.pr)) if on)
         return label + (" (PR to the image centre)" if self.pr and self.aim != "principal_point" else "")
 
 
-#: Table 2's rows, and PR alone (not in the paper).
+#: Table 2's rows, PR alone (not in the paper), and the cross-paper rows: CLIFF's bbox input (CI) alone
+#: and with PE + PR.
 VARIANTS = {"baseline": Variant(False, False), "pe": Variant(True, False), "pe_pr": Variant(True, True),
-            "pr": Variant(False, True)}
+            "pr": Variant(False, True), "ci": Variant(False, False, ci=True),
+            "ci_pe_pr": Variant(True, True, ci=True)}
 
 PROTOCOL = EvalProtocol(
     paper="PersPose",
@@ -163,7 +168,8 @@ class Trained:
 def build_model(sizes: dict, variant: Variant, seed: int, device) -> PersPoseNet:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = PersPoseNet(17, sizes["crop"], backbone=sizes["backbone"], width=sizes["width"], pe=variant.pe)
+        model = PersPoseNet(17, sizes["crop"], backbone=sizes["backbone"], width=sizes["width"], pe=variant.pe,
+                            extra_dim=3 if variant.ci else 0)
     return model.to(device)
 
 
@@ -191,7 +197,7 @@ def trained_networks(ctx: RunContext, data: Data, sizes: dict, name: str, seeds:
 
             def loss_fn(m, index):
                 batch = train.take(index)
-                return pp.losses(m(batch.images, batch.K_crop), batch)
+                return pp.losses(m(batch.images, batch.K_crop, batch.extra_for(m)), batch)
 
             def eval_fn(m):
                 return {"mpjpe_mm": float(evaluate(m, curve_set)["mpjpe_mm"].mean())}

@@ -1,6 +1,8 @@
 """PersPose Table 2 rerun on the synthetic world: no PE / no PR, +PE, +PE+PR (and +PR alone), trained on
 the wide world and tested on wide and narrow subject placement, with the paper's argument that the gain
-grows with the spread of the PR angle phi (Fig. 7). Sizes and data: :mod:`posebook.experiments.perspose.common`.
+grows with the spread of the PR angle phi (Fig. 7); and the cross-paper table neither paper has: CLIFF's
+bounding-box input (CI) vs PE vs PE + PR vs all three, on the same decoder, world and budget. Sizes and
+data: :mod:`posebook.experiments.perspose.common`.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from posebook.experiments.perspose.common import PERSPOSE, VARIANTS, evaluate, l
 from posebook.experiments.registry import ExperimentResult, experiment
 from posebook.parameters import one_of
 
-__all__ = ["ablation", "phi", "claims_ablation", "TABLE_VARIANTS"]
+__all__ = ["ablation", "cross_paper", "phi", "claims_ablation", "claims_cross_paper", "TABLE_VARIANTS",
+           "CROSS_PAPER_VARIANTS"]
 
 #: Table 2's rows.
 TABLE_VARIANTS = ("baseline", "pe", "pe_pr")
+#: The cross-paper table's rows: the baseline, CLIFF's bbox input, PE, PE + PR, and all three.
+CROSS_PAPER_VARIANTS = ("baseline", "ci", "pe", "pe_pr", "ci_pe_pr")
 _METRICS = ("mpjpe_mm", "pa_mpjpe_mm", "depth_mm", "depth_model_mm", "uv_px")
 
 
@@ -29,6 +34,19 @@ def ablation(ctx, variants: tuple = TABLE_VARIANTS, steps: int = 0, world_size: 
     seed, trained on the wide world's clips, evaluated on its held-out clips (``test_set`` "wide") and on the
     same clips placed near the centre ("narrow"): MPJPE, PA-MPJPE, the depth error of the relative depths
     (mm, in the original camera and in the network's frame) and the 2D error (px)."""
+    return _train_and_evaluate(ctx, variants, steps, world_size, seeds)
+
+
+@experiment("perspose.cross_paper", checks={"variants": one_of(*VARIANTS)})
+def cross_paper(ctx, variants: tuple = CROSS_PAPER_VARIANTS, steps: int = 0, world_size: int = 0,
+                seeds: int = 0) -> ExperimentResult:
+    """The table neither paper has: CLIFF's bbox information I_bbox (CLIFF Eq. 5, into the depth and scale
+    heads) vs PersPose's PE vs PE + PR vs all three, on the same decoder, world, seeds and schedule as
+    :func:`ablation` (the networks both share are trained once: same cache). Same columns as :func:`ablation`."""
+    return _train_and_evaluate(ctx, variants, steps, world_size, seeds)
+
+
+def _train_and_evaluate(ctx, variants: tuple, steps: int, world_size: int, seeds: int) -> ExperimentResult:
     sizes = ctx.sizes(PERSPOSE, steps=steps, world_size=world_size, seeds=seeds)
     data = load_data(ctx, sizes)
     rows = []
@@ -102,4 +120,21 @@ def claims_ablation(frame: pd.DataFrame, meta: Optional[dict] = None) -> pd.Data
                         "-6.3 (3DHP) vs -1.3 (3DPW)")
         rows.append(C.judge_paired(claim, "wide", gains["wide"][0], "narrow", gains["narrow"][0],
                                    moving=gains["wide"][1], evidence=ev, decimals=1, unit=" mm"))
+    return pd.DataFrame([r for r in rows if r is not None])
+
+
+def claims_cross_paper(frame: pd.DataFrame, meta: Optional[dict] = None) -> pd.DataFrame:
+    """The cross-paper table's questions, judged like a paper's claims but claimed by neither paper (``paper``
+    "cross-paper", no paper value): does CLIFF's bbox input help the decoder, does PE + PR help more, and
+    does the bbox input still add to PE + PR, on the depth error and on MPJPE, on both placements."""
+    ev = C.Evidence.of(frame, meta)
+    rows = []
+    for test_set in ("wide", "narrow"):
+        where = f"cross-paper ({test_set} placement)"
+        for metric, label in (("depth_mm", "depth error"), ("mpjpe_mm", "MPJPE")):
+            for a, b, statement in (("ci", "baseline", f"CLIFF's bbox input lowers the {label}"),
+                                    ("pe_pr", "ci", f"PE + PR lower the {label} more than CLIFF's bbox input"),
+                                    ("ci_pe_pr", "pe_pr", f"CLIFF's bbox input still lowers the {label} with PE + PR")):
+                claim = C.Claim("cross-paper", where, f"{statement} ({test_set} placement)", metric, "lower")
+                rows.append(_paired(claim, a, b, frame, ev, test_set=test_set))
     return pd.DataFrame([r for r in rows if r is not None])
