@@ -184,7 +184,9 @@ def trained_networks(ctx: RunContext, data: Data, sizes: dict, name: str, seeds:
     """One network per seed for the variant ``name`` (:data:`VARIANTS`), trained on the wide world's clips
     (PR crops when the variant has PR), cached per (data, sizes, variant, code); resumes after interruption."""
     variant = variant_of(name)
-    base = {"world": data.world_key, "variant": dataclasses.asdict(variant), "sizes": sizes,
+    # The seed count is left out of the key: seed s's network is the same whichever seeds run beside it.
+    base = {"world": data.world_key, "variant": dataclasses.asdict(variant),
+            "sizes": {k: v for k, v in sizes.items() if k != "seeds"},
             "code": code_hash(__name__), "data": ctx.data_digests()}
     train = data.train[variant.pr]
     curve_set = data.test["wide"][variant.pr].take(torch.arange(min(sizes["curve_samples"],
