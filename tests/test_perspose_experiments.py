@@ -34,6 +34,19 @@ def test_ablation_and_phi_procedural(isolated, monkeypatch):
     assert list((out / "_artifacts" / "perspose.network").glob("*.pt"))
     assert run_experiment("perspose.ablation", out=out, **TINY).reused
 
+    # The cross-paper table trains only its two new rows (CI, CI+PE+PR): the others are Table 2's networks.
+    networks = out / "_artifacts" / "perspose.network"
+    before = len(list(networks.glob("*.pt")))
+    xp = run_experiment("perspose.cross_paper", out=out, **TINY)
+    assert list(xp.frame["variant"].unique()) == list(tables.CROSS_PAPER_VARIANTS)
+    assert len(list(networks.glob("*.pt"))) == before + 2
+    same = xp.frame[xp.frame["variant"].isin(tables.TABLE_VARIANTS)].reset_index(drop=True)
+    assert same["mpjpe_mm"].tolist() == frame["mpjpe_mm"].tolist()
+    assert (xp.frame.set_index(["variant", "test_set"]).loc["ci", "mpjpe_mm"]
+            != xp.frame.set_index(["variant", "test_set"]).loc["baseline", "mpjpe_mm"]).all()
+    judged = tables.claims_cross_paper(xp.frame, xp.meta)
+    assert len(judged) == 12 and set(judged["paper"]) == {"cross-paper"}
+
     ph = run_experiment("perspose.phi", out=out, world_size=TINY["world_size"])
     assert set(ph.frame["set"]) == {"train", "narrow", "wide"}
     assert ph.frame["phi_deg"].between(0, 90).all()
