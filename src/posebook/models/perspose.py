@@ -37,7 +37,7 @@ Eq. 5 lifts them to the rotated camera frame and Eq. 6 rotates them back.
   official height normalisation (x 1.8 / subject height) and dead zones are left out.
 - **Extra inputs** (``extra_dim``, not in PersPose): a per-crop vector concatenated to the pooled
   feature before the depth and scale heads. The book feeds it CLIFF's bounding-box information
-  I_bbox (CLIFF Eq. 5, :attr:`PersPoseTargets.bbox_info`) for the cross-paper table: where CLIFF's
+  I_bbox (CLIFF Eq. 5, ``PersPoseTargets.bbox_info``) for the cross-paper table: where CLIFF's
   regressor takes I_bbox beside its image feature, the heads that carry PersPose's global
   quantities (the scale, i.e. the root depth, and the relative depths) take it here; the 2D heatmaps
   stay local.

@@ -42,7 +42,7 @@ def cross_paper(ctx, variants: tuple = CROSS_PAPER_VARIANTS, steps: int = 0, wor
                 seeds: int = 0) -> ExperimentResult:
     """The table neither paper has: CLIFF's bbox information I_bbox (CLIFF Eq. 5, into the depth and scale
     heads) vs PersPose's PE vs PE + PR vs all three, on the same decoder, world, seeds and schedule as
-    :func:`ablation` (the networks both share are trained once: same cache). Same columns as :func:`ablation`."""
+    ``perspose.ablation`` (the networks both share are trained once: same cache). Same columns as ``perspose.ablation``."""
     return _train_and_evaluate(ctx, variants, steps, world_size, seeds)
 
 
