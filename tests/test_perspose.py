@@ -4,6 +4,7 @@ rotated camera), the PE module and where it enters the network, the losses and b
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -538,8 +539,7 @@ def test_extra_input_reaches_the_depth_and_scale_heads_only(gen):
     torch.manual_seed(0)
     t = _targets(gen, n=4, S=32)
     info = torch.randn(4, 3, generator=gen)
-    t = PersPoseTargets(**{**{f: getattr(t, f) for f in ("images", "K_crop", "R", "uv", "rel_depth", "scale",
-                                                           "joints")}, "bbox_info": info})
+    t = dataclasses.replace(t, bbox_info=info)
     net = PersPoseNet(6, 32, width=16, decoder_channels=16, extra_dim=3).eval()
     with torch.no_grad():
         a, b = net(t.images, t.K_crop, info), net(t.images, t.K_crop, info + 1.0)

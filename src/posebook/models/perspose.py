@@ -352,14 +352,16 @@ class PersPoseTargets:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
+    def _map(self, fn) -> PersPoseTargets:
+        """``fn`` applied to every tensor field (a field that is None stays None)."""
+        return PersPoseTargets(**{f.name: None if getattr(self, f.name) is None else fn(getattr(self, f.name))
+                                  for f in fields(self)})
+
     def take(self, index: torch.Tensor) -> PersPoseTargets:
-        def pick(value: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-            return None if value is None else value[index.to(value.device)]
-        return PersPoseTargets(**{f.name: pick(getattr(self, f.name)) for f in fields(self)})
+        return self._map(lambda value: value[index.to(value.device)])
 
     def to(self, device: torch.device | str) -> PersPoseTargets:
-        return PersPoseTargets(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name).to(device)
-                                  for f in fields(self)})
+        return self._map(lambda value: value.to(device))
 
     def extra_for(self, model: PersPoseNet) -> Optional[torch.Tensor]:
         """The extra input ``model`` takes (I_bbox for ``extra_dim`` 3, None for 0).
@@ -439,10 +441,10 @@ def predict(model: PersPoseNet, targets: PersPoseTargets, chunk: int = 256) -> P
     """The model's predictions for every sample, in chunks of ``chunk``, in eval mode, on the model's device."""
     model.eval()
     device = next(model.parameters()).device
+    extra = targets.extra_for(model)
     parts = []
     for start in range(0, len(targets), chunk):
         sl = slice(start, min(start + chunk, len(targets)))
-        extra = targets.extra_for(model)
         parts.append(model(targets.images[sl].to(device), targets.K_crop[sl].to(device),
                            None if extra is None else extra[sl].to(device)))
     if not parts:
