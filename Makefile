@@ -33,8 +33,12 @@ install:
 		$(PYTHON) -m pip install -e ".[dev]" && mkdir -p .dev && touch $(INSTALL_STAMP); \
 	else echo "posebook and its tools are installed (pip install -e '.[dev]' skipped)"; fi
 
+# Jobs at once for the book's experiments (one chapter per job, run before Sphinx executes the
+# notebooks on their stored results): the cores by default; JOBS=1 leaves them to the notebooks.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 book: install
-	$(PYTHON) -m posebook.cli book
+	$(PYTHON) -m posebook.cli book --jobs $(JOBS)
 	@echo "open _build/html/index.html"
 
 # The layer contracts of .importlinter (tests/test_layers.py runs them too).

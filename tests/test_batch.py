@@ -38,6 +38,27 @@ def test_the_local_executor_reproduces_the_inline_results_and_resumes_only_what_
     again = batch.run_batch(CHEAP, executor="local", jobs=2, out=str(tmp_path / "jobs"), poll_s=0.2, progress=False)
     assert [(o.name, o.state) for o in again.outcomes] == [(CHEAP[0], "computed"), (CHEAP[1], "reused")]
     assert (tmp_path / "jobs" / "_jobs").is_dir()  # submitit's job files and logs, beside the results
+    # one job per chapter: both experiments in one job, the same numbers
+    chained = batch.run_batch(CHEAP, executor="local", jobs=2, group="chapter", out=str(tmp_path / "chained"),
+                              poll_s=0.2, progress=False)
+    assert chained.counts() == {"computed": 2, "reused": 0, "failed": 0}, [o.error for o in chained.outcomes]
+    assert len(list((tmp_path / "chained" / "_jobs").glob("*_submitted.pkl"))) == 1
+    c = _frames(tmp_path / "chained")
+    for name in CHEAP:
+        pd.testing.assert_frame_equal(a[name], c[name])
+
+
+def test_chains_put_a_chapter_in_one_job_and_start_the_costliest_first():
+    names = ["cliff.a", "cliff.b", "prom.a", "sgre.a", "zedo.a", "zedo.b"]
+    assert batch.chains(names, "none") == [[n] for n in names]
+    # SGRE reads the CLIFF chapter's cached crops: same job
+    assert batch.chains(names) == [["cliff.a", "cliff.b", "sgre.a"], ["prom.a"], ["zedo.a", "zedo.b"]]
+    cost = {"cliff.a": 10.0, "cliff.b": 5.0, "sgre.a": 1.0, "zedo.a": 30.0, "zedo.b": 1.0}
+    # prom.a is unknown: it counts as the mean of the known costs (9.4 s)
+    assert batch.chains(names, cost=cost) == [["zedo.a", "zedo.b"], ["cliff.a", "cliff.b", "sgre.a"], ["prom.a"]]
+    assert batch.chains(names, "none", cost)[:2] == [["zedo.a"], ["cliff.a"]]
+    with pytest.raises(ValueError, match="group must be one of"):
+        batch.chains(names, "seed")
 
 
 @pytest.fixture

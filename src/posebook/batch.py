@@ -18,6 +18,14 @@ Executors:
 ``slurm``
     submitit's ``AutoExecutor`` on a Slurm cluster (``slurm`` options such as ``partition``, ``gpus``,
     ``timeout_min``). Job logs go to ``folder``.
+
+Two jobs that need the same cached intermediate (a chapter's world, its trained networks) would
+both build it: the caches write atomically, so that is only time lost, but on two cores it is
+much of it. ``group="chapter"`` makes one job per chapter (:func:`chains`): its experiments run one
+after the other in that job, the first builds what the later ones reuse, chapters run side by side.
+Given estimated costs (seconds per experiment, e.g. from ``bench/experiment_times.csv``), the
+costliest jobs are submitted first, so that a long one does not start last while the other slots
+idle.
 """
 
 from __future__ import annotations
@@ -32,10 +40,15 @@ from typing import Any, Mapping, Optional, Sequence
 from posebook.experiments import REGISTRY, run_experiment
 from posebook.runs import default_results_dir
 
-__all__ = ["EXECUTORS", "Outcome", "BatchReport", "select", "run_batch"]
+__all__ = ["EXECUTORS", "GROUPS", "SHARES_CACHES_WITH", "Outcome", "BatchReport", "chains", "select", "run_batch"]
 
 #: The ways a batch runs.
 EXECUTORS = ("inline", "local", "slurm")
+#: How experiments are put into jobs: one each, or one job per chapter (:func:`chains`).
+GROUPS = ("none", "chapter")
+#: Chapters whose experiments read another chapter's cached intermediates, and so belong in its
+#: chain: SGRE trains on the CLIFF chapter's rendered crops (one image set for both).
+SHARES_CACHES_WITH = {"sgre": "cliff"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,33 @@ def select(match: str = "") -> list[str]:
     return names
 
 
+def chains(names: Sequence[str], group: str = "chapter", cost: Mapping[str, float] | None = None) -> list[list[str]]:
+    """The jobs of a batch: lists of experiments run one after the other.
+
+    ``group`` "none": one job per experiment; "chapter": one per chapter (the name before the first
+    dot, merged as :data:`SHARES_CACHES_WITH` says), its experiments in the order given. With
+    ``cost`` (estimated seconds per experiment; an unknown one counts as the mean of the known), the
+    jobs come costliest first (ties keep their order); without, in the order of their first experiment.
+    """
+    if group not in GROUPS:
+        raise ValueError(f"group must be one of {GROUPS}, got {group!r}")
+    jobs: dict[str, list[str]] = {}
+    for name in names:
+        chapter = name.split(".", 1)[0]
+        jobs.setdefault(name if group == "none" else SHARES_CACHES_WITH.get(chapter, chapter), []).append(name)
+    out = list(jobs.values())
+    if cost:
+        known = [float(c) for c in cost.values()]
+        guess = sum(known) / len(known)
+        out.sort(key=lambda job: -sum(float(cost.get(n, guess)) for n in job))
+    return out
+
+
+def _run_chain(names: Sequence[str], common: Mapping[str, Any], threads: Optional[int] = None) -> list[Outcome]:
+    """A job's experiments one after the other (a failure does not stop the next)."""
+    return [_run_one(name, common, threads) for name in names]
+
+
 def _run_one(name: str, common: Mapping[str, Any], threads: Optional[int] = None) -> Outcome:
     """One experiment (in this process or in a job): its outcome, never an exception."""
     if threads:
@@ -93,13 +133,15 @@ def _say(outcome: Outcome, write) -> None:
 
 
 def run_batch(names: Sequence[str], *, executor: str = "inline", jobs: int = 1, cpus: Optional[int] = None,
+              group: str = "none", cost: Mapping[str, float] | None = None,
               folder: str | os.PathLike | None = None, slurm: Mapping[str, Any] | None = None,
               poll_s: float = 1.0, progress: bool = True, **common: Any) -> BatchReport:
     """Run ``names`` (each with its default parameters) and report what became of each.
 
     Args:
         executor: one of :data:`EXECUTORS`.
-        jobs: ``local``: how many experiments run at once.
+        jobs: ``local``: how many jobs run at once.
+        group, cost: ``local`` / ``slurm``: what goes into one job and which jobs go first (:func:`chains`).
         cpus: CPU threads per experiment (``local`` / ``slurm``; default: the cores divided by ``jobs``).
         folder: submitit's folder for job files and logs (default ``<results>/_jobs``).
         slurm: ``slurm`` executor parameters (``partition``, ``gpus_per_node``, ``timeout_min``, ...),
@@ -113,6 +155,7 @@ def run_batch(names: Sequence[str], *, executor: str = "inline", jobs: int = 1, 
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    work = chains(names, group, cost)
     bar = tqdm(total=len(names), desc=f"{common.get('profile', 'quick')} profile", unit="experiment",
                disable=not progress, file=sys.stderr)
     results: dict[str, Outcome] = {}
@@ -145,21 +188,23 @@ def run_batch(names: Sequence[str], *, executor: str = "inline", jobs: int = 1, 
         ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
         ex.update_parameters(cpus_per_task=threads, **{k if k.startswith("slurm_") or k in ("timeout_min",)
                                                        else f"slurm_{k}": v for k, v in (slurm or {}).items()})
-        jobs = len(names)  # the cluster's scheduler queues them
-    pending, running = list(names), {}
+        jobs = len(work)  # the cluster's scheduler queues them
+    pending, running = list(work), {}
     while pending or running:
         while pending and len(running) < jobs:
-            name = pending.pop(0)
-            running[name] = ex.submit(_run_one, name, common, threads)
+            chain = pending.pop(0)
+            running[tuple(chain)] = ex.submit(_run_chain, chain, common, threads)
             bar.set_postfix_str(f"{len(running)} running")
-        for name, job in list(running.items()):
+        for chain, job in list(running.items()):
             if job.done():
-                del running[name]
+                del running[chain]
                 try:
-                    finish(job.result())
+                    outcomes = job.result()
                 except Exception as exc:  # noqa: BLE001 (the job itself died: killed, out of memory, ...)
-                    finish(Outcome(name, "failed", error=f"job {job.job_id} died: {type(exc).__name__}: {exc}; "
-                                                         f"its log is in {folder}"))
+                    error = f"job {job.job_id} died: {type(exc).__name__}: {exc}; its log is in {folder}"
+                    outcomes = [Outcome(name, "failed", error=error) for name in chain]
+                for outcome in outcomes:
+                    finish(outcome)
         if running:
             time.sleep(poll_s)
     bar.close()
