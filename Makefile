@@ -1,6 +1,6 @@
 # posebook — two commands on a fresh machine:
-#   make book   install, execute every notebook at the quick profile on CPU, build the HTML book
-#   make test   install, run the unit tests and the notebook regression checks (pytest --nbval-lax)
+#   make book   install, run the experiments, execute every notebook at the quick profile on CPU, build the HTML book
+#   make test   install, run the experiments, the unit tests and the notebook regression checks (pytest --nbval-lax)
 
 PYTHON ?= python3
 # torch: the CPU build by default; install your CUDA build of torch first to use a GPU
@@ -22,7 +22,7 @@ export POSEBOOK_RESULTS_DIR ?= $(CURDIR)/results
 
 NOTEBOOKS := $(shell find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null)
 
-.PHONY: install book test browser-test lint-imports sync bench reference clean
+.PHONY: install results book test browser-test lint-imports sync bench reference clean
 
 # Installs once: again only when pyproject.toml is newer than the stamp or the package (or a tool
 # the targets need) does not import, so second runs of `make test` / `make book` work offline.
@@ -33,19 +33,24 @@ install:
 		$(PYTHON) -m pip install -e ".[dev]" && mkdir -p .dev && touch $(INSTALL_STAMP); \
 	else echo "posebook and its tools are installed (pip install -e '.[dev]' skipped)"; fi
 
-# Jobs at once for the book's experiments (one chapter per job, run before Sphinx executes the
-# notebooks on their stored results): the cores by default; JOBS=1 leaves them to the notebooks.
+# Every experiment the notebooks show, at their defaults (quick, CPU, seed 0), into $(POSEBOOK_RESULTS_DIR)
+# before any notebook runs: submitit jobs on this machine, one chapter per job (its experiments share
+# their world and networks), JOBS at a time (the cores), the costliest chapters first. The notebooks
+# of `make book` and `make test` then find their results stored, computed the same way for both.
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 
-book: install
-	$(PYTHON) -m posebook.cli book --jobs $(JOBS)
+results: install
+	$(PYTHON) -m posebook.cli run --all --profile quick --device cpu --executor local --group chapter --jobs $(JOBS)
+
+book: results
+	$(PYTHON) -m posebook.cli book
 	@echo "open _build/html/index.html"
 
 # The layer contracts of .importlinter (tests/test_layers.py runs them too).
 lint-imports: install
 	$(PYTHON) -c "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True, no_logo=True))"
 
-test: install lint-imports
+test: results lint-imports
 	$(PYTHON) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env -p no:cacheprovider
 
 # The built book (`make book` first) in headless Chromium: console errors, images, MathJax, search,

@@ -61,50 +61,44 @@ def test_an_interrupt_ends_with_130_and_one_line(monkeypatch, capsys, tmp_path):
     assert err.strip() == "posebook run: interrupted; completed results are kept, rerun to resume"
 
 
-def _fake_checkout(tmp_path, monkeypatch, outcomes):
-    """A folder the book command accepts, with the batch and Sphinx replaced by recorders."""
+
+def _fake_batch(monkeypatch, outcomes):
+    """The batch and Anny replaced by recorders."""
     from posebook import batch
 
+    calls = {}
+
+    def fake(names, **kwargs):
+        calls["batch"] = (list(names), kwargs)
+        return batch.BatchReport([batch.Outcome(n, s) for n, s in outcomes])
+
+    monkeypatch.setattr(batch, "run_batch", fake)
+    monkeypatch.setattr("posebook.body.models.shared_anny_body", lambda device: calls.setdefault("anny", device))
+    return calls
+
+
+def test_run_all_through_local_jobs_builds_anny_once_and_orders_by_the_checkouts_costs(tmp_path, monkeypatch):
+    calls = _fake_batch(monkeypatch, [("cliff.fov", "computed")])
     for name in ("_config.yml", "_toc.yml"):
         (tmp_path / name).write_text("")
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "experiment_times.csv").write_text("experiment,seconds\nzedo.ablation,90\ncliff.fov,1\n")
-    calls = {}
-
-    def fake_batch(names, **kwargs):
-        calls["batch"] = (list(names), kwargs)
-        return batch.BatchReport([batch.Outcome(n, s) for n, s in outcomes])
-
-    def fake_sphinx(cmd, **kwargs):
-        calls["sphinx"] = cmd
-        return subprocess.CompletedProcess(cmd, 0)
-
-    import subprocess
-
-    monkeypatch.setattr(batch, "run_batch", fake_batch)
-    monkeypatch.setattr(cli.subprocess, "run", fake_sphinx)
-    monkeypatch.setattr("posebook.book.api.write_api_pages", lambda root: [])
-    monkeypatch.setenv("POSEBOOK_RESULTS_DIR", str(tmp_path / "results"))
-    return calls
-
-
-def test_book_with_jobs_runs_the_experiments_by_chapter_first(tmp_path, monkeypatch):
-    calls = _fake_checkout(tmp_path, monkeypatch, [("cliff.fov", "computed")])
-    assert cli.main(["book", "--path", str(tmp_path), "--jobs", "2"]) == 0
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "--all", "--executor", "local", "--jobs", "2", "--group", "chapter", "--out", str(tmp_path / "r")]
+    assert cli.main(argv) == 0
     names, kwargs = calls["batch"]
-    assert "zedo.ablation" in names and "cliff.fov" in names
-    assert kwargs == dict(executor="local", jobs=2, group="chapter", cost={"zedo.ablation": 90, "cliff.fov": 1},
-                          profile="quick", device="cpu", out=str(tmp_path / "results"))
-    assert "build" in calls["sphinx"]
+    assert "zedo.ablation" in names and calls["anny"] == "cpu"  # Anny's cache built before the jobs start
+    assert kwargs["group"] == "chapter" and kwargs["jobs"] == 2
+    assert kwargs["cost"] == {"zedo.ablation": 90.0, "cliff.fov": 1.0}
 
 
-def test_book_with_jobs_stops_before_sphinx_when_an_experiment_fails(tmp_path, monkeypatch, capsys):
-    calls = _fake_checkout(tmp_path, monkeypatch, [("cliff.fov", "failed")])
-    assert cli.main(["book", "--path", str(tmp_path), "--jobs", "2"]) == 1
-    assert "sphinx" not in calls and "cliff.fov" in capsys.readouterr().err
-
-
-def test_book_without_jobs_leaves_the_experiments_to_the_notebooks(tmp_path, monkeypatch):
-    calls = _fake_checkout(tmp_path, monkeypatch, [])
-    assert cli.main(["book", "--path", str(tmp_path)]) == 0
-    assert "batch" not in calls and "build" in calls["sphinx"]
+def test_run_all_reports_failures_and_bad_cost_files(tmp_path, monkeypatch, capsys):
+    calls = _fake_batch(monkeypatch, [("cliff.fov", "failed")])
+    monkeypatch.chdir(tmp_path)  # not a checkout: no costs
+    assert cli.main(["run", "--all", "--out", str(tmp_path / "r")]) == 1
+    assert calls["batch"][1]["cost"] is None and "anny" not in calls  # inline: no jobs to build it for
+    assert "cliff.fov" in capsys.readouterr().err
+    bad = tmp_path / "costs.csv"
+    bad.write_text("name,time\nx,1\n")
+    assert cli.main(["run", "--all", "--costs", str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert "expected a CSV with columns experiment, seconds" in capsys.readouterr().err

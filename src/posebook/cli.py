@@ -7,11 +7,11 @@ Usage::
                  [--data-root DIR] [--cmu-dir DIR] [--out DIR] [--no-resume] [-p NAME=VALUE ...]
     posebook run --all [--match PREFIX] [--profile long] [--reference] [--device cuda] ...
                  [--executor inline|local|slurm] [--jobs N] [--group none|chapter] [--cpus N]
-                 [--slurm-partition P] ...
+                 [--costs CSV] [--slurm-partition P] ...
     posebook data [--data-root DIR] [--cmu-dir DIR] [--smpl-dir DIR]
     posebook world build [--size N] [--seed S] [--source auto|cmu|procedural] [--cmu-dir DIR]
                          [--render/--no-render] [--crop-size PX] [--device DEV] [--out-dir DIR]
-    posebook book [--path REPO] [--jobs N] [--lenient]
+    posebook book [--path REPO] [--lenient]
 """
 
 from __future__ import annotations
@@ -120,12 +120,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     slurm = {k: v for k, v in (("partition", args.slurm_partition), ("gpus_per_node", args.slurm_gpus),
                                ("timeout_min", args.timeout_min)) if v is not None}
+    cost = _experiment_costs(args.costs)
+    if args.executor == "local":
+        from posebook.body.models import shared_anny_body
+
+        # Anny builds its model cache on first use (~45 s): once here, not by several jobs at once
+        shared_anny_body("cpu")
     report = run_batch(select(args.match or ""), executor=args.executor, jobs=args.jobs, cpus=args.cpus,
-                       group=args.group, folder=args.jobs_folder, slurm=slurm, **common)
-    return _batch_status(report)
-
-
-def _batch_status(report) -> int:
+                       group=args.group, cost=cost, folder=args.jobs_folder, slurm=slurm, **common)
     counts = report.counts()
     print(f"{counts['computed']} computed, {counts['reused']} reused, {counts['failed']} failed")
     if report.failed:
@@ -133,6 +135,28 @@ def _batch_status(report) -> int:
               "run the same command again to retry only what is missing", file=sys.stderr)
         return 1
     return 0
+
+
+#: Seconds each experiment took at the quick profile (bench/bench_experiments.py --write)
+EXPERIMENT_TIMES = Path("bench") / "experiment_times.csv"
+
+
+def _experiment_costs(path: str | None) -> dict[str, float] | None:
+    """Estimated seconds per experiment, for a batch to start its costliest jobs first: ``--costs
+    FILE``, else the checkout's :data:`EXPERIMENT_TIMES` when the command runs inside one, else None."""
+    if path is None:
+        try:
+            found = find_repo_root() / EXPERIMENT_TIMES
+        except FileNotFoundError:
+            return None
+        if not found.is_file():
+            return None
+        path = str(found)
+    try:
+        table = pd.read_csv(path)
+        return {str(k): float(v) for k, v in zip(table["experiment"], table["seconds"])}
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"--costs {path}: expected a CSV with columns experiment, seconds ({exc})") from None
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -186,8 +210,6 @@ def _cmd_book(args: argparse.Namespace) -> int:
     # One results folder for every page (the notebooks run in their own folders), so the scorecard
     # finds the chapters' quick runs and a rebuild reuses them; $POSEBOOK_RESULTS_DIR wins when set.
     env = {**os.environ, ENV_RESULTS_DIR: os.environ.get(ENV_RESULTS_DIR) or str(root / "results")}
-    if args.jobs > 1 and (status := _prerun_book_experiments(root, env[ENV_RESULTS_DIR], args.jobs)) != 0:
-        return status
     # Run Jupyter Book with this interpreter, so its kernel sees this environment's posebook.
     cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
            "build", str(root), "--all"]
@@ -195,25 +217,6 @@ def _cmd_book(args: argparse.Namespace) -> int:
         # A warning (a broken reference, a notebook writing to stderr) fails the build.
         cmd += ["--warningiserror", "--nitpick", "--keep-going"]
     return subprocess.run(cmd, check=False, env=env).returncode
-
-
-#: Seconds each experiment took at the quick profile on the reference machine (bench/bench_experiments.py).
-EXPERIMENT_TIMES = Path("bench") / "experiment_times.csv"
-
-
-def _prerun_book_experiments(root: Path, results: str, jobs: int) -> int:
-    """Run every experiment the notebooks call, at their defaults (quick, cpu, seed 0), ``jobs``
-    chapters at a time (:func:`posebook.batch.run_batch`, local executor, one job per chapter,
-    costliest first), into the book's results folder; the notebooks then find their results stored,
-    and Sphinx executes them one after the other in a fraction of the time."""
-    from posebook.batch import run_batch, select
-
-    times = root / EXPERIMENT_TIMES
-    cost = (dict(pd.read_csv(times).set_index("experiment")["seconds"]) if times.is_file() else None)
-    print(f"running the book's experiments, {jobs} chapters at a time, into {results}", flush=True)
-    report = run_batch(select(""), executor="local", jobs=jobs, group="chapter", cost=cost, profile="quick",
-                       device="cpu", out=results)
-    return _batch_status(report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="none: one job per experiment; chapter: one job per chapter, its experiments in "
                             "turn (they share cached worlds and networks, built once)")
     batch.add_argument("--cpus", type=int, default=None, help="CPU threads per job (default: cores / jobs)")
+    batch.add_argument("--costs", default=None, metavar="CSV",
+                       help="seconds per experiment (columns experiment, seconds), to start the costliest jobs "
+                            "first (default: bench/experiment_times.csv of the checkout, when there is one)")
     batch.add_argument("--jobs-folder", default=None, help="submitit job files and logs (default <results>/_jobs)")
     batch.add_argument("--slurm-partition", default=None)
     batch.add_argument("--slurm-gpus", type=int, default=None, help="GPUs per node")
@@ -281,9 +287,6 @@ def build_parser() -> argparse.ArgumentParser:
     book = sub.add_parser("book", help="build the HTML book with Jupyter Book (executes the notebooks)")
     book.add_argument("--path", default=None, help="repository root (default: found from the current directory)")
     book.add_argument("--lenient", action="store_true", help="do not turn Sphinx warnings into errors")
-    book.add_argument("--jobs", type=int, default=1,
-                      help="N > 1: first run the notebooks' experiments N chapters at a time (submitit local "
-                           "jobs), then build; 1: the notebooks compute them as Sphinx executes each (default)")
     book.set_defaults(func=_cmd_book)
     return parser
 
