@@ -24,12 +24,16 @@ NOTEBOOKS := $(shell find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpo
 
 .PHONY: install results book test browser-test lint-imports sync bench reference clean
 
-# Installs once: again only when pyproject.toml is newer than the stamp or the package (or a tool
-# the targets need) does not import, so second runs of `make test` / `make book` work offline.
+# Installs once: again when there is no stamp (a fresh clone), pyproject.toml is newer than it, a tool
+# the targets need does not import, or `posebook` imports from another checkout (an editable install
+# of another clone); so second runs of `make test` / `make book` work offline. (`[ a -nt b ]` alone
+# is false in dash when b is missing: hence the separate test for the stamp.)
 INSTALL_STAMP := .dev/installed
+INSTALLED := import pathlib, posebook, importlinter, nbval, jupyter_book, seaborn, papermill; \
+	assert pathlib.Path(posebook.__file__).resolve().parent == pathlib.Path('src/posebook').resolve()
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH_SPEC)"
-	@if [ pyproject.toml -nt $(INSTALL_STAMP) ] || ! $(PYTHON) -c "import posebook, importlinter, nbval, jupyter_book, seaborn, papermill" 2>/dev/null; then \
+	@if [ ! -f $(INSTALL_STAMP) ] || [ pyproject.toml -nt $(INSTALL_STAMP) ] || ! $(PYTHON) -c "$(INSTALLED)" 2>/dev/null; then \
 		$(PYTHON) -m pip install -e ".[dev]" && mkdir -p .dev && touch $(INSTALL_STAMP); \
 	else echo "posebook and its tools are installed (pip install -e '.[dev]' skipped)"; fi
 
