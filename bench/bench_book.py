@@ -66,10 +66,11 @@ def main() -> int:
         repo = tmp / "posebook"
         venv = tmp / "venv"
         subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-        python = f"PYTHON={venv / 'bin' / 'python'}"
+        interpreter = venv / "bin" / "python"
+        python = f"PYTHON={interpreter}"
         env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         install = _timed(["make", "install", python], repo, env, log)
-        where = subprocess.run([str(venv / "bin" / "python"), "-c", "import posebook; print(posebook.__file__)"],
+        where = subprocess.run([str(interpreter), "-c", "import posebook; print(posebook.__file__)"],
                                env=env, capture_output=True, text=True, check=True).stdout.strip()
         if not Path(where).resolve().is_relative_to(repo.resolve()):
             raise SystemExit(f"the clone's Python imports posebook from {where}, not from the clone")

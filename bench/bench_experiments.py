@@ -7,8 +7,8 @@ Experiments run in name order, so the first of each chapter pays for what its ch
 (the rendered world, the trained networks it caches for the others): the time a chapter's job of
 ``posebook run --all --group chapter`` spends on it. The world and image caches of
 ``$POSEBOOK_CACHE_DIR`` are reused when present (set it to an empty folder for cold times).
-``--write`` stores ``bench/experiment_times.csv``, which ``posebook book --jobs N`` reads to start
-the costliest chapters first.
+``--write`` stores ``bench/experiment_times.csv``, which ``posebook run --all`` (so ``make results``)
+reads to start the costliest jobs first.
 """
 
 from __future__ import annotations

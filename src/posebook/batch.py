@@ -201,7 +201,8 @@ def run_batch(names: Sequence[str], *, executor: str = "inline", jobs: int = 1, 
                 try:
                     outcomes = job.result()
                 except Exception as exc:  # noqa: BLE001 (the job itself died: killed, out of memory, ...)
-                    error = f"job {job.job_id} died: {type(exc).__name__}: {exc}; its log is in {folder}"
+                    error = (f"job {job.job_id} died: {type(exc).__name__}: {exc}; its log is in {folder} "
+                             "(what it stored before dying is reused by a rerun)")
                     outcomes = [Outcome(name, "failed", error=error) for name in chain]
                 for outcome in outcomes:
                     finish(outcome)
