@@ -164,6 +164,37 @@ def write_3dpw(root: Path, split: str = "test", actors: dict | None = None, n_fr
     return written
 
 
+def write_3dpw_images(root: Path, written: dict, size=(1080, 1920), seed: int = 2) -> list[Path]:
+    """imageFiles/<sequence>/image_<frame:05d>.jpg for every frame of the sequences ``write_3dpw`` wrote:
+    smooth random colour fields (JPEG keeps them), one per frame, ``size`` = (W, H) as 3DPW's portrait frames."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    paths = []
+    for name, data in written.items():
+        folder = Path(root) / "3dpw" / "imageFiles" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for frame in range(len(data["cam_poses"])):
+            coarse = rng.integers(0, 256, size=(12, 8, 3), dtype=np.uint8)
+            image = Image.fromarray(coarse).resize(size, Image.Resampling.BILINEAR)
+            paths.append(folder / f"image_{frame:05d}.jpg")
+            image.save(paths[-1], quality=90)
+    return paths
+
+
+def write_h36m_regressor(path: Path, seed: int = 3, num_vertices: int = 6890) -> np.ndarray:
+    """A (17, num_vertices) .npy whose rows are convex combinations of 20 vertices, like the real one."""
+    rng = np.random.default_rng(seed)
+    J = np.zeros((17, num_vertices))
+    for j in range(17):
+        idx = rng.choice(num_vertices, 20, replace=False)
+        w = rng.random(20)
+        J[j, idx] = w / w.sum()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, J)
+    return J
+
+
 # --- MPI-INF-3DHP --------------------------------------------------------------------------------
 
 _MAT73_HEADER = (b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  8 10:00:00 2018 "

@@ -13,8 +13,8 @@ import pickle
 import numpy as np
 import pytest
 import roma
-import scipy.sparse
 import torch
+from fixtures_smpl import SMPL_PARENTS, make_smpl_arrays
 
 from posebook.body import kinematics as K
 from posebook.body.models import (
@@ -28,7 +28,6 @@ from posebook.body.models import (
     load_body_model,
 )
 
-SMPL_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
 CMU_NAMES = [
     "Hips", "LHipJoint", "LeftUpLeg", "LeftLeg", "LeftFoot", "LeftToeBase", "LowerBack", "Spine",
     "Spine1", "LeftShoulder", "LeftArm", "LeftForeArm", "LeftHand", "LThumb", "LeftFingerBase",
@@ -40,35 +39,6 @@ CMU_PARENTS = [-1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 10, 11, 12, 12, 14, 8, 16, 17, 
                22, 22, 24, 0, 26, 27, 28, 29]
 
 # ----------------------------------------------------------------------------------------- SMPL
-
-
-def make_smpl_arrays(seed: int = 0, sparse_regressor: bool = True) -> dict:
-    """Arrays with the keys, shapes and types of the released SMPL .pkl files."""
-    rng = np.random.default_rng(seed)
-    V, J = 6890, 24
-    j_reg = np.zeros((J, V))
-    for j in range(J):  # each joint: a convex combination of 12 vertices, like the real regressor
-        idx = rng.choice(V, 12, replace=False)
-        w = rng.random(12)
-        j_reg[j, idx] = w / w.sum()
-    weights = np.zeros((V, J))
-    for v in range(V):
-        idx = rng.choice(J, rng.integers(1, 4), replace=False)
-        w = rng.random(len(idx))
-        weights[v, idx] = w / w.sum()
-    kintree = np.stack([np.array(SMPL_PARENTS, dtype=np.int64), np.arange(J)])
-    kintree[0, 0] = 4294967295  # as in the released files (uint32 -1)
-    return {
-        "v_template": rng.normal(scale=0.3, size=(V, 3)),
-        "shapedirs": rng.normal(scale=0.01, size=(V, 3, 10)),
-        "posedirs": rng.normal(scale=0.001, size=(V, 3, 207)),
-        "J_regressor": scipy.sparse.csc_matrix(j_reg) if sparse_regressor else j_reg,
-        "weights": weights,
-        "kintree_table": kintree,
-        "f": rng.integers(0, V, size=(13776, 3)).astype(np.uint32),
-        "bs_style": "lbs",
-        "bs_type": "lrotmin",
-    }
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import pandas as pd
 
 from posebook.body.models import SMPL_ENV_VAR, SMPL_URL, find_smpl_model, load_smpl_arrays
 from posebook.data.benchmarks import DATASET_PAGES, EXPECTED_LAYOUT, find_benchmarks
+from posebook.data.benchmarks.pw3d import H36M_REGRESSOR_FILES, find_h36m_regressor
 from posebook.data.mocap import cmu_dir_from_env, list_cmu
 from posebook.runs import ENV_CMU_DIR, ENV_DATA_ROOT
 
@@ -83,6 +84,23 @@ def _benchmark_rows(data_root: str | os.PathLike | None) -> list[dict[str, str]]
         how = "" if hit else f"get it from {DATASET_PAGES[dataset]}; set {ENV_DATA_ROOT} or --data-root"
         status = "available" if hit else ("not found" if root else "data root not set")
         rows.append(_row(f"benchmark: {name}", status, location, how))
+    return rows + _pw3d_protocol_rows(root)
+
+
+def _pw3d_protocol_rows(root: str | os.PathLike | None) -> list[dict[str, str]]:
+    """What the image models' 3DPW evaluation (``cliff.pw3d``, ``sgre.pw3d``) needs beyond the annotations."""
+    images = Path(root).expanduser() / "3dpw" / "imageFiles" if root else None
+    has_images = images is not None and images.is_dir() and any(images.iterdir())
+    rows = [_row("benchmark: 3dpw_images", "available" if has_images else ("not found" if root else "data root not set"),
+                 str(images) if images else f"<{ENV_DATA_ROOT}>/3dpw/imageFiles",
+                 "" if has_images else f"imageFiles.zip from {DATASET_PAGES['3dpw'].split()[0]}")]
+    try:
+        regressor, status = str(find_h36m_regressor(root)) if root else None, "available"
+    except FileNotFoundError:
+        regressor, status = None, "not found"
+    how = "" if regressor else "SPIN's data (fetch_data.sh) or 3DCrowdNet's J_regressor_h36m_correct.npy"
+    rows.append(_row("benchmark: smpl_h36m_regressor", status if root else "data root not set",
+                     regressor or f"<{ENV_DATA_ROOT}>/smpl/{H36M_REGRESSOR_FILES[0]}", how))
     return rows
 
 

@@ -11,11 +11,16 @@ from __future__ import annotations
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
+from posebook import metrics
+from posebook.body.models import SMPLBody
 from posebook.body.skeletons import COCO18_NAMES, SMPL24_NAMES, SMPL24_PARENTS
+from posebook.data.benchmarks.crops import BenchmarkCrops, benchmark_crops
 from posebook.data.benchmarks.common import (
     _3DPW_SPLITS,
     DATASET_PAGES,
@@ -180,3 +185,147 @@ def load_3dpw(
     arrays = _concat(parts, f"3DPW {split} {names}")
     sources = tuple(available[n] for n in names)
     return BenchmarkData("3dpw", arrays, SMPL24_NAMES, COCO18_NAMES, SMPL24_PARENTS, sources)
+
+
+# ----------------------------------------------------------------------------------------------
+# Ground-truth joints from the SMPL mesh (the 3DPW protocol of SGRE / 3DCrowdNet, CLIFF / SPIN)
+# ----------------------------------------------------------------------------------------------
+#: The H36M-17 joint regressor of the SMPL mesh (17, 6890), by the names its distributions use:
+#: 3DCrowdNet / SGRE ship ``J_regressor_h36m_correct.npy``, SPIN ``J_regressor_h36m.npy``. Searched in
+#: ``<data_root>/smpl/`` and ``<data_root>/``.
+H36M_REGRESSOR_FILES: tuple[str, ...] = ("J_regressor_h36m_correct.npy", "J_regressor_h36m.npy")
+
+
+def find_h36m_regressor(data_root: str | Path) -> Path:
+    """The first of :data:`H36M_REGRESSOR_FILES` found in ``<data_root>/smpl/`` or ``<data_root>/``.
+
+    Raises:
+        FileNotFoundError: naming every place looked in and where the file comes from.
+    """
+    root = Path(data_root).expanduser()
+    candidates = [folder / name for folder in (root / "smpl", root) for name in H36M_REGRESSOR_FILES]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"no H36M joint regressor of the SMPL mesh; looked for {[str(p) for p in candidates]}. It is the "
+        f"(17, 6890) array of SPIN's data (fetch_data.sh) or 3DCrowdNet's J_regressor_h36m_correct.npy.")
+
+
+def load_h36m_regressor(path: str | Path, num_vertices: int = 6890) -> np.ndarray:
+    """The (17, num_vertices) float64 H36M joint regressor of the SMPL mesh, from a ``.npy`` file.
+
+    Raises:
+        ValueError: another shape, or rows that do not sum to ~1 (not a regressor of positions).
+    """
+    path = Path(path)
+    J = np.asarray(np.load(path, allow_pickle=False), dtype=np.float64)
+    if J.shape != (17, num_vertices):
+        raise ValueError(f"{path}: regressor shape {J.shape}, expected (17, {num_vertices}) (H36M-17 joints x SMPL vertices)")
+    sums = J.sum(axis=1)
+    if not np.allclose(sums, 1.0, atol=0.05):
+        raise ValueError(f"{path}: rows sum to {np.round(sums, 3).tolist()}, a joint regressor's rows sum to 1")
+    return J
+
+
+def smpl_h36m_joints(
+    data: BenchmarkData,
+    regressor: np.ndarray,
+    model_path: str | Path | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """The ground truth of the 3DPW protocol: H36M-17 joints regressed from each row's **gendered** SMPL
+    mesh (official SGRE ``data/PW3D/PW3D.py`` L260-306, SPIN ``eval.py``), posed with the camera-frame
+    global orientation, so the joints are in camera axes (up to translation: the protocols centre them).
+
+    Args:
+        data: 3DPW rows (``smpl_global_orient_cam``, ``smpl_pose``, ``smpl_betas``, ``gender``).
+        regressor: (17, 6890) from :func:`load_h36m_regressor`.
+        model_path: the folder of ``SMPL_MALE`` / ``SMPL_FEMALE`` (see
+            :func:`posebook.body.models.find_smpl_model`); None: ``$POSEBOOK_SMPL_DIR``.
+        device: where SMPL runs.
+    Returns:
+        (N, 17, 3) float64 metres, pelvis-centred (H36M joint 0 at the origin).
+    """
+    import roma
+
+    genders = {"m": "male", "f": "female", "male": "male", "female": "female", "neutral": "neutral"}
+    pose = data.to_torch("smpl_pose", "smpl_global_orient_cam", "smpl_betas", device=device, dtype=torch.float64)
+    rotvecs = pose["smpl_pose"].reshape(len(data), 24, 3).clone()
+    rotvecs[:, 0] = pose["smpl_global_orient_cam"]
+    rotations = roma.rotvec_to_rotmat(rotvecs)
+    J = torch.as_tensor(regressor, dtype=torch.float64, device=device)
+    out = torch.empty(len(data), 17, 3, dtype=torch.float64, device=device)
+    for code in sorted(set(data["gender"].tolist())):  # one SMPL per gender: two models, not N
+        if code not in genders:
+            raise ValueError(f"3DPW gender {code!r} (rows {np.nonzero(data['gender'] == code)[0][:5].tolist()}...); "
+                             f"expected one of {sorted(genders)}")
+        rows = torch.as_tensor(np.nonzero(data["gender"] == code)[0], device=device)
+        body = SMPLBody(model_path, genders[code], device=device, dtype=torch.float64)
+        vertices = body(rotations[rows], pose["smpl_betas"][rows]).vertices
+        joints = torch.einsum("jv,bvc->bjc", J, vertices)
+        out[rows] = joints - joints[:, :1]
+    return out
+
+
+#: The 14 of the H36M-17 joints the 3DPW numbers are computed on: SGRE's official ``(1..6, 8, 10..16)``,
+#: SPIN's / CLIFF's ``H36M_TO_J14`` (the same joints in LSP order): without the pelvis, torso and nose.
+PW3D_EVAL_JOINTS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 11, 12, 13, 14, 15, 16)
+#: Where each protocol centres the skeletons: the H36M pelvis (joint 0; SGRE / 3DCrowdNet, PersPose), or the
+#: midpoint of the hips (joints 1 and 4; SPIN's ``eval.py``, hence CLIFF).
+PW3D_ROOTS: dict[str, tuple[int, ...]] = {"pelvis": (0,), "mid_hip": (1, 4)}
+
+
+def pw3d_errors(pred: torch.Tensor, gt: torch.Tensor, root: str = "pelvis") -> dict[str, torch.Tensor]:
+    """MPJPE and PA-MPJPE (N,) in mm of (N, 17, 3) H36M-17 joints under the 3DPW protocol: both skeletons
+    centred on ``root`` (:data:`PW3D_ROOTS`), errors on :data:`PW3D_EVAL_JOINTS` only (PA-MPJPE after the
+    similarity Procrustes of those 14, :func:`posebook.metrics.pa_mpjpe`)."""
+    if root not in PW3D_ROOTS:
+        raise ValueError(f"root must be one of {sorted(PW3D_ROOTS)}, got {root!r}")
+    if pred.shape[-2:] != (17, 3) or gt.shape != pred.shape:
+        raise ValueError(f"pred and gt must both be (N, 17, 3) H36M-17 joints, got {tuple(pred.shape)} and "
+                         f"{tuple(gt.shape)}")
+    keep, centre = list(PW3D_EVAL_JOINTS), list(PW3D_ROOTS[root])
+    p = (pred - pred[..., centre, :].mean(dim=-2, keepdim=True))[..., keep, :]
+    g = (gt - gt[..., centre, :].mean(dim=-2, keepdim=True))[..., keep, :]
+    return {"mpjpe_mm": metrics.mpjpe(p, g), "pa_mpjpe_mm": metrics.pa_mpjpe(p, g)}
+
+
+@dataclass(frozen=True)
+class PW3DTest:
+    """What an image model is evaluated on in 3DPW test: the rows, their ground truth and their crops.
+
+    Attributes:
+        frames: the rows (:func:`load_3dpw`); joints: (N, 17, 3) ground truth of :func:`smpl_h36m_joints`;
+        crops: :func:`~posebook.data.benchmarks.crops.benchmark_crops` of the rows; focal: (N,) (f_x + f_y) / 2;
+        source: one line for a table's data source.
+    """
+
+    frames: BenchmarkData
+    joints: torch.Tensor
+    crops: BenchmarkCrops
+    focal: torch.Tensor
+    source: str
+
+
+def load_3dpw_test(data_root: str | Path, stride: int, crop_size: int,
+                   device: torch.device | str | None = None) -> PW3DTest:
+    """3DPW test as the image models are evaluated on it: every ``stride``-th frame with a valid camera pose,
+    the ground truth from the gendered SMPL meshes and the H36M regressor (found under ``data_root``:
+    :func:`find_h36m_regressor`; the SMPL models in ``<data_root>/smpl/``, else ``$POSEBOOK_SMPL_DIR``) and
+    ``crop_size``-pixel crops of the images (``<data_root>/3dpw/imageFiles/``).
+
+    Raises:
+        FileNotFoundError: a missing regressor, SMPL model or image, named (the regressor is looked for first).
+    """
+    root = Path(data_root).expanduser()
+    regressor = load_h36m_regressor(find_h36m_regressor(root))
+    frames = load_3dpw(root, "test", stride=stride)
+    smpl = root if any((root / "smpl").glob("SMPL_*")) else None
+    joints = smpl_h36m_joints(frames, regressor, smpl, device=device)
+    folder = _dataset_dir(root, "3dpw", "sequenceFiles/test")
+    crops = benchmark_crops(frames, folder, crop_size)
+    K = torch.from_numpy(frames["K"])
+    source = (f"3DPW test ({folder}): {len(frames)} actor-frames of {len(np.unique(frames['sequence']))} sequences, "
+              f"every {stride}th frame with a valid camera pose, {crop_size}-px crops of the real images")
+    return PW3DTest(frames, joints, crops, 0.5 * (K[:, 0, 0] + K[:, 1, 1]), source)
