@@ -102,3 +102,14 @@ def test_run_all_reports_failures_and_bad_cost_files(tmp_path, monkeypatch, caps
     bad.write_text("name,time\nx,1\n")
     assert cli.main(["run", "--all", "--costs", str(bad), "--out", str(tmp_path / "r")]) == 2
     assert "expected a CSV with columns experiment, seconds" in capsys.readouterr().err
+
+
+def test_the_batch_choices_are_the_batch_modules():
+    """cli spells out --executor and --group (importing posebook.batch at parse time would import every
+    experiment): they must stay posebook.batch's."""
+    from posebook import batch
+
+    actions = {a.dest: a for group in cli.build_parser()._subparsers._group_actions
+               for sub in group.choices.values() for a in sub._actions}
+    assert tuple(actions["executor"].choices) == batch.EXECUTORS
+    assert tuple(actions["group"].choices) == batch.GROUPS

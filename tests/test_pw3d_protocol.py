@@ -5,6 +5,7 @@ and ``sgre.pw3d`` end to end, on fixtures written in the public formats."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import roma
 import torch
@@ -13,15 +14,18 @@ from fixtures_smpl import write_smpl_models
 
 from posebook.data.benchmarks import load_3dpw
 from posebook.data.benchmarks.crops import benchmark_crops, crop_image
-from posebook.data.benchmarks.pw3d import (PW3D_EVAL_JOINTS, find_h36m_regressor, load_h36m_regressor, pw3d_errors,
-                                          smpl_h36m_joints)
+from posebook.data.benchmarks.pw3d import (PW3D_EVAL_JOINTS, find_h36m_regressor, load_3dpw_images,
+                                          load_h36m_regressor, pw3d_errors, smpl_h36m_joints)
 from posebook.experiments import run_experiment
+from posebook.runs import read_curve
 
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data_root")
     written = write_3dpw(root, n_frames=6)
+    written.update(write_3dpw(root, "train", {"courtyard_basketball_00": 2}, n_frames=8, seed=4))
+    written.update(write_3dpw(root, "validation", {"courtyard_drinking_00": 1}, n_frames=6, seed=5))
     write_3dpw_images(root, written)
     write_smpl_models(root / "smpl", genders=("male", "female"))
     write_h36m_regressor(root / "smpl" / "J_regressor_h36m_correct.npy")
@@ -98,6 +102,38 @@ def test_smpl_h36m_joints_regress_the_gendered_smplx_mesh(data_root):
                   body_pose=torch.from_numpy(frames["smpl_pose"][rows, 3:].copy()))
         by_hand = np.einsum("jv,bvc->bjc", J, out.vertices.detach().numpy())
         np.testing.assert_allclose(joints[rows], by_hand - by_hand[:, :1], atol=1e-9)
+
+
+def test_placed_joints_are_the_world_mesh_seen_through_the_extrinsics(data_root):
+    """placed=True: SMPL posed in the WORLD (world orientation, pelvis at jointPositions' pelvis), moved by
+    x_cam = R x + t by hand, then regressed; and the split's 2D keypoints are K X / Z of those joints."""
+    from posebook.body.models import SMPLBody
+
+    split = load_3dpw_images(data_root, "test", 1, 32)
+    frames = split.frames
+    J = load_h36m_regressor(find_h36m_regressor(data_root))
+    for code, gender in (("m", "male"), ("f", "female")):
+        rows = np.nonzero(frames["gender"] == code)[0]
+        body = SMPLBody(data_root / "smpl", gender, dtype=torch.float64)
+        pose = torch.from_numpy(frames["smpl_pose"][rows].copy()).reshape(len(rows), 24, 3)
+        pelvis_world = torch.from_numpy(frames["joints_3d_world"][rows, 0].copy())
+        world = body(roma.rotvec_to_rotmat(pose), torch.from_numpy(frames["smpl_betas"][rows].copy()),
+                     pelvis_world).vertices.numpy()
+        R, t = frames["R"][rows], frames["t"][rows]
+        cam = np.einsum("nij,nvj->nvi", R, world) + t[:, None]
+        by_hand = np.einsum("jv,bvc->bjc", J, cam)
+        np.testing.assert_allclose(split.joints_cam[rows].numpy(), by_hand, atol=1e-9)
+        np.testing.assert_allclose(split.joints[rows].numpy(), by_hand - by_hand[:, :1], atol=1e-9)
+    uvw = np.einsum("nij,nkj->nki", frames["K"], split.joints_cam.numpy())
+    np.testing.assert_allclose(split.keypoints_2d.numpy(), uvw[..., :2] / uvw[..., 2:], rtol=1e-12)
+
+
+def test_a_missing_split_is_named(data_root, tmp_path):
+    import shutil
+
+    shutil.copytree(data_root / "smpl", tmp_path / "smpl")
+    with pytest.raises(FileNotFoundError, match="sequenceFiles/train"):
+        load_3dpw_images(tmp_path, "train", 1, 32)
 
 
 def test_the_regressor_file_is_found_and_checked(data_root, tmp_path):
@@ -187,20 +223,46 @@ def test_cliff_pw3d_without_3dpw_says_why(tmp_path, monkeypatch):
 def test_cliff_pw3d_gives_each_crop_its_bbox_and_focal(data_root, isolated, monkeypatch):
     monkeypatch.delenv("POSEBOOK_CMU_DIR", raising=False)
     res = run_experiment("cliff.pw3d", data_root=str(data_root), out=str(isolated / "r"), stride=1,
-                         world_size=240, steps=6)
+                         world_size=240, steps=6, training=("world",))
     frame = res.frame.set_index("variant")
     assert list(frame.index) == ["hmr", "no_ci", "cliff"]
     assert np.isfinite(frame[["mpjpe_mm", "pa_mpjpe_mm"]].to_numpy()).all()
     assert (frame["pa_mpjpe_mm"] <= frame["mpjpe_mm"] + 1e-9).all()
-    assert "3DPW test" in res.meta["data_source"]
+    assert "3DPW test" in res.meta["data_source"] and "3DPW rows" not in res.meta["data_source"]
+
+
+@pytest.mark.slow
+def test_cliff_pw3d_trains_and_fine_tunes_on_3dpw_train(data_root, isolated, monkeypatch):
+    monkeypatch.delenv("POSEBOOK_CMU_DIR", raising=False)
+    kwargs = dict(data_root=str(data_root), out=str(isolated / "r"), stride=1, train_stride=1, world_size=240,
+                  steps=6, pw3d_steps=4, variants=("hmr", "cliff"))
+    res = run_experiment("cliff.pw3d", **kwargs)
+    frame = res.frame.set_index(["variant", "training"])
+    assert sorted(frame.index) == sorted((v, t) for v in ("hmr", "cliff") for t in ("world", "3dpw", "world+3dpw"))
+    assert np.isfinite(frame[["mpjpe_mm", "pa_mpjpe_mm"]].to_numpy()).all()
+    trained = frame.xs("world+3dpw", level="training")
+    assert (trained["train_frames"] == len(load_3dpw(data_root, "train"))).all() and (trained["steps"] == 4).all()
+    # fine-tuning moved the world's weights; training from scratch is another network again
+    for how in ("world+3dpw", "3dpw"):
+        assert (frame.xs(how, level="training")["mpjpe_mm"] != frame.xs("world", level="training")["mpjpe_mm"]).all()
+    curve = read_curve(trained["curve_mpjpe_mm"].iloc[0])
+    assert len(curve[0]) >= 2 and curve[0][-1] == 4  # the validation split's MPJPE while training
+    assert "3DPW validation" in res.meta["data_source"] and "joint labels only" in res.meta["data_source"]
+    again = run_experiment("cliff.pw3d", **kwargs, resume=False)  # the table is recomputed, the networks reused
+    pd.testing.assert_frame_equal(again.frame, res.frame)
+
+
+def test_cliff_pw3d_names_the_missing_train_split_before_any_work(tmp_path):
+    write_3dpw(tmp_path / "root", n_frames=4)
+    with pytest.raises(FileNotFoundError, match=r"sequenceFiles/train.*training=\('world',\)"):
+        run_experiment("cliff.pw3d", data_root=str(tmp_path / "root"), out=str(tmp_path / "r"))
 
 
 def test_cliff_pw3d_feeds_eq_5_of_each_crop(data_root):
     """The bbox input of each crop is CLIFF Eq. 5 of its bbox, image size and ground-truth focal, by hand."""
-    from posebook.data.benchmarks.pw3d import load_3dpw_test
     from posebook.experiments.cliff import benchmark
 
-    test = load_3dpw_test(data_root, 1, 32)
+    test = load_3dpw_images(data_root, "test", 1, 32)
     seen = []
 
     class Recorder(torch.nn.Module):

@@ -245,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                      help="experiment parameter (repeatable); lists as comma-separated values")
     batch = run.add_argument_group("--all: where the experiments run (posebook.batch)")
+    # batch.EXECUTORS / batch.GROUPS spelled out: importing posebook.batch imports every experiment, which
+    # `posebook --help` should not wait for (tests/test_cli.py keeps the two lists equal)
     batch.add_argument("--executor", default="inline", choices=["inline", "local", "slurm"],
                        help="inline: one after the other here; local: submitit subprocess jobs on this machine; "
                             "slurm: submitit jobs on a Slurm cluster")

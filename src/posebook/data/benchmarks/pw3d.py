@@ -20,7 +20,6 @@ import torch
 from posebook import metrics
 from posebook.body.models import SMPLBody
 from posebook.body.skeletons import COCO18_NAMES, SMPL24_NAMES, SMPL24_PARENTS
-from posebook.data.benchmarks.crops import BenchmarkCrops, benchmark_crops
 from posebook.data.benchmarks.common import (
     _3DPW_SPLITS,
     DATASET_PAGES,
@@ -29,6 +28,8 @@ from posebook.data.benchmarks.common import (
     _dataset_dir,
     _to_camera,
 )
+from posebook.data.benchmarks.crops import BenchmarkCrops, benchmark_crops
+from posebook.geometry import camera
 
 # ----------------------------------------------------------------------------------------------
 # 3DPW (sequenceFiles/*.pkl)
@@ -233,10 +234,16 @@ def smpl_h36m_joints(
     regressor: np.ndarray,
     model_path: str | Path | None = None,
     device: torch.device | str | None = None,
+    placed: bool = False,
 ) -> torch.Tensor:
     """The ground truth of the 3DPW protocol: H36M-17 joints regressed from each row's **gendered** SMPL
     mesh (official SGRE ``data/PW3D/PW3D.py`` L260-306, SPIN ``eval.py``), posed with the camera-frame
     global orientation, so the joints are in camera axes (up to translation: the protocols centre them).
+
+    ``placed=True`` keeps the translation, for 2D supervision: the mesh's pelvis (SMPL joint 0, about which
+    SMPL rotates the body) is put where 3DPW's ``jointPositions`` put it in the camera frame
+    (``joints_3d_cam[:, 0]``), which equals posing the mesh in the world and applying the extrinsics
+    x_cam = R x_world + t (tested).
 
     Args:
         data: 3DPW rows (``smpl_global_orient_cam``, ``smpl_pose``, ``smpl_betas``, ``gender``).
@@ -244,13 +251,16 @@ def smpl_h36m_joints(
         model_path: the folder of ``SMPL_MALE`` / ``SMPL_FEMALE`` (see
             :func:`posebook.body.models.find_smpl_model`); None: ``$POSEBOOK_SMPL_DIR``.
         device: where SMPL runs.
+        placed: keep the camera-frame placement (and ``joints_3d_cam``) rather than centring.
     Returns:
-        (N, 17, 3) float64 metres, pelvis-centred (H36M joint 0 at the origin).
+        (N, 17, 3) float64 metres, pelvis-centred (H36M joint 0 at the origin), or camera-frame positions
+        with ``placed``.
     """
     import roma
 
     genders = {"m": "male", "f": "female", "male": "male", "female": "female", "neutral": "neutral"}
-    pose = data.to_torch("smpl_pose", "smpl_global_orient_cam", "smpl_betas", device=device, dtype=torch.float64)
+    pose = data.to_torch("smpl_pose", "smpl_global_orient_cam", "smpl_betas", "joints_3d_cam", device=device,
+                         dtype=torch.float64)
     rotvecs = pose["smpl_pose"].reshape(len(data), 24, 3).clone()
     rotvecs[:, 0] = pose["smpl_global_orient_cam"]
     rotations = roma.rotvec_to_rotmat(rotvecs)
@@ -262,9 +272,9 @@ def smpl_h36m_joints(
                              f"expected one of {sorted(genders)}")
         rows = torch.as_tensor(np.nonzero(data["gender"] == code)[0], device=device)
         body = SMPLBody(model_path, genders[code], device=device, dtype=torch.float64)
-        vertices = body(rotations[rows], pose["smpl_betas"][rows]).vertices
+        vertices = body(rotations[rows], pose["smpl_betas"][rows], pose["joints_3d_cam"][rows, 0]).vertices
         joints = torch.einsum("jv,bvc->bjc", J, vertices)
-        out[rows] = joints - joints[:, :1]
+        out[rows] = joints if placed else joints - joints[:, :1]
     return out
 
 
@@ -292,40 +302,49 @@ def pw3d_errors(pred: torch.Tensor, gt: torch.Tensor, root: str = "pelvis") -> d
 
 
 @dataclass(frozen=True)
-class PW3DTest:
-    """What an image model is evaluated on in 3DPW test: the rows, their ground truth and their crops.
+class PW3DImages:
+    """What an image model trains or is evaluated on in a 3DPW split: the rows, their ground truth and crops.
 
     Attributes:
-        frames: the rows (:func:`load_3dpw`); joints: (N, 17, 3) ground truth of :func:`smpl_h36m_joints`;
+        frames: the rows (:func:`load_3dpw`); joints: (N, 17, 3) pelvis-centred ground truth of
+        :func:`smpl_h36m_joints`; joints_cam: (N, 17, 3) the same joints placed in the camera frame (metres);
         crops: :func:`~posebook.data.benchmarks.crops.benchmark_crops` of the rows; focal: (N,) (f_x + f_y) / 2;
         source: one line for a table's data source.
     """
 
     frames: BenchmarkData
     joints: torch.Tensor
+    joints_cam: torch.Tensor
     crops: BenchmarkCrops
     focal: torch.Tensor
     source: str
 
+    @property
+    def keypoints_2d(self) -> torch.Tensor:
+        """(N, 17, 2) float64 the placed joints projected by each row's intrinsics, full-image pixels."""
+        K = torch.as_tensor(self.frames["K"], dtype=self.joints_cam.dtype, device=self.joints_cam.device)
+        return camera.project(self.joints_cam, K)
 
-def load_3dpw_test(data_root: str | Path, stride: int, crop_size: int,
-                   device: torch.device | str | None = None) -> PW3DTest:
-    """3DPW test as the image models are evaluated on it: every ``stride``-th frame with a valid camera pose,
-    the ground truth from the gendered SMPL meshes and the H36M regressor (found under ``data_root``:
+
+def load_3dpw_images(data_root: str | Path, split: str, stride: int, crop_size: int,
+                     device: torch.device | str | None = None) -> PW3DImages:
+    """A 3DPW split as the image models see it: every ``stride``-th frame with a valid camera pose, the ground
+    truth from the gendered SMPL meshes and the H36M regressor (found under ``data_root``:
     :func:`find_h36m_regressor`; the SMPL models in ``<data_root>/smpl/``, else ``$POSEBOOK_SMPL_DIR``) and
     ``crop_size``-pixel crops of the images (``<data_root>/3dpw/imageFiles/``).
 
     Raises:
-        FileNotFoundError: a missing regressor, SMPL model or image, named (the regressor is looked for first).
+        FileNotFoundError: a missing regressor, split, SMPL model or image, named (the regressor is looked
+            for first).
     """
     root = Path(data_root).expanduser()
     regressor = load_h36m_regressor(find_h36m_regressor(root))
-    frames = load_3dpw(root, "test", stride=stride)
+    frames = load_3dpw(root, split, stride=stride)
     smpl = root if any((root / "smpl").glob("SMPL_*")) else None
-    joints = smpl_h36m_joints(frames, regressor, smpl, device=device)
-    folder = _dataset_dir(root, "3dpw", "sequenceFiles/test")
+    placed = smpl_h36m_joints(frames, regressor, smpl, device=device, placed=True)
+    folder = _dataset_dir(root, "3dpw", f"sequenceFiles/{split}")
     crops = benchmark_crops(frames, folder, crop_size)
     K = torch.from_numpy(frames["K"])
-    source = (f"3DPW test ({folder}): {len(frames)} actor-frames of {len(np.unique(frames['sequence']))} sequences, "
-              f"every {stride}th frame with a valid camera pose, {crop_size}-px crops of the real images")
-    return PW3DTest(frames, joints, crops, 0.5 * (K[:, 0, 0] + K[:, 1, 1]), source)
+    source = (f"3DPW {split} ({folder}): {len(frames)} actor-frames of {len(np.unique(frames['sequence']))} "
+              f"sequences, every {stride}th frame with a valid camera pose, {crop_size}-px crops of the real images")
+    return PW3DImages(frames, placed - placed[:, :1], placed, crops, 0.5 * (K[:, 0, 0] + K[:, 1, 1]), source)

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from posebook.data.benchmarks.common import find_benchmarks
-from posebook.data.benchmarks.pw3d import load_3dpw_test, pw3d_errors
+from posebook.data.benchmarks.pw3d import load_3dpw_images, pw3d_errors
 from posebook.data.protocol import EvalProtocol
 from posebook.experiments.registry import ExperimentResult, experiment
 from posebook.experiments.sgre.common import SGRE, load_data, skeleton, trained_regressors
@@ -84,7 +84,7 @@ def pw3d(ctx, variants: tuple = ("relative", "sgre"), stride: int = 0, steps: in
                       f"`posebook data` shows what is found)")
     stride = stride or PW3D_STRIDE[ctx.profile.name]
     sizes = ctx.sizes(SGRE, steps=steps, world_size=world_size, seeds=seeds)
-    test = load_3dpw_test(root, stride, sizes["crop"], ctx.device)  # before any training: a missing file fails early
+    test = load_3dpw_images(root, "test", stride, sizes["crop"], ctx.device)  # before any training: a missing file fails early
     data = load_data(ctx, sizes)
     rows = []
     for name in variants:
