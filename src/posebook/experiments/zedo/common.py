@@ -34,14 +34,15 @@ from posebook.optim.zedo import ZeDOConfig, ZeDOResult, zedo
 from posebook.runs import RunContext, code_hash, curve_json
 
 #: Sizes per profile. quick: the book build on a 2-core CPU (small priors, early training); long:
-#: longer-trained priors on that CPU; gpu: the official network size and the paper's 886 test poses;
-#: full: the paper's training length. Every profile runs the paper's 1000 ZeDO iterations, 200 of
+#: longer-trained priors on that CPU (12000 steps: the held-out DSM of a 16000-step probe stopped
+#: falling after ~9000; at 2000 or 8000 steps it still fell 4-10% over the last quarter); gpu: the
+#: official network size and the paper's 886 test poses; full: the paper's training length. Every profile runs the paper's 1000 ZeDO iterations, 200 of
 #: them warm-up, and its 500-step initial fit.
 ZEDO = {
     "quick": dict(world_size=4000, test_poses=32, hidden=128, embed_dim=64, prior_steps=600, prior_batch=256,
                   prior_lr=1e-3, prior_warmup=50, hypotheses=5, iterations=1000, lifter_steps=1000,
                   lifter_width=256),
-    "long": dict(world_size=8000, test_poses=48, hidden=256, embed_dim=128, prior_steps=2000, prior_batch=512,
+    "long": dict(world_size=8000, test_poses=48, hidden=256, embed_dim=128, prior_steps=12000, prior_batch=512,
                  prior_lr=1e-3, prior_warmup=100, hypotheses=50, iterations=1000, lifter_steps=3000,
                  lifter_width=512),
     "gpu": dict(world_size=16000, test_poses=886, hidden=1024, embed_dim=512, prior_steps=20000, prior_batch=4096,
