@@ -120,10 +120,9 @@ def pw3d_regressors(ctx: RunContext, data: Data, sizes: dict, name: str, seeds: 
         out = []
         for key in keys:
             world = next(w for w in worlds if w.seed == key["seed"])
-            model = copy.deepcopy(world.model)
-            if training == "3dpw":  # the same network, initialised as a fresh one of that seed
-                model = build_model(sizes, world.variant, world.model.head.x0.detach().cpu(), key["seed"],
-                                    ctx.device)
+            # "3dpw": the same network, initialised as a fresh one of that seed; else the world's weights
+            model = (build_model(sizes, world.variant, world.model.head.x0.detach().cpu(), key["seed"], ctx.device)
+                     if training == "3dpw" else copy.deepcopy(world.model))
             model.train()
 
             def loss_fn(m, index):
