@@ -247,7 +247,8 @@ class SGREOutput:
         relative: (B, J, 3, 3) relative rotations (what the body model takes); training-time matrices in
             training mode (pseudo matrices for "prom"), rotations in eval mode.
         global_: (B, J, 3, 3) global rotations, likewise.
-        shape: (B, 6) phenotypes in [0, 1]; cam: (B, 3) weak-perspective crop camera [s, t_x, t_y].
+        shape: (B, 6) phenotypes in [0, 1].
+        cam: (B, 3) weak-perspective crop camera [s, t_x, t_y].
         keypoints: (B, J, 2) crop-normalised soft-argmax keypoints, or None without a keypoint head.
         raw: (B, J, D) the rotation numbers of the target (relative or global).
     """

@@ -306,9 +306,11 @@ class PW3DImages:
     """What an image model trains or is evaluated on in a 3DPW split: the rows, their ground truth and crops.
 
     Attributes:
-        frames: the rows (:func:`load_3dpw`); joints: (N, 17, 3) pelvis-centred ground truth of
-        :func:`smpl_h36m_joints`; joints_cam: (N, 17, 3) the same joints placed in the camera frame (metres);
-        crops: :func:`~posebook.data.benchmarks.crops.benchmark_crops` of the rows; focal: (N,) (f_x + f_y) / 2;
+        frames: the rows (:func:`load_3dpw`).
+        joints: (N, 17, 3) pelvis-centred ground truth of :func:`smpl_h36m_joints`.
+        joints_cam: (N, 17, 3) the same joints placed in the camera frame (metres).
+        crops: :func:`~posebook.data.benchmarks.crops.benchmark_crops` of the rows.
+        focal: (N,) (f_x + f_y) / 2.
         source: one line for a table's data source.
     """
 
