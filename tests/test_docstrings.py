@@ -9,14 +9,17 @@ literals here: whether their targets exist is the book build's job.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import io
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import docutils.core
 import pytest
+import yaml
 from docutils import nodes
 from docutils.parsers.rst import roles
 from sphinx.ext.napoleon import Config
@@ -24,8 +27,9 @@ from sphinx.ext.napoleon.docstring import GoogleDocstring
 
 from posebook.book.api import modules
 
-# The book's napoleon settings (_config.yml: napoleon_google_docstring, napoleon_use_ivar).
-NAPOLEON = Config(napoleon_google_docstring=True, napoleon_numpy_docstring=False, napoleon_use_ivar=True)
+# The book's own napoleon settings, read from its _config.yml so that the two cannot drift apart.
+_BOOK_SPHINX = yaml.safe_load((Path(__file__).parents[1] / "_config.yml").read_text())["sphinx"]["config"]
+NAPOLEON = Config(**{k: v for k, v in _BOOK_SPHINX.items() if k.startswith("napoleon_")})
 SPHINX_ROLES = ("func", "class", "meth", "attr", "mod", "data", "obj", "exc", "ref", "doc", "eq", "term")
 # Sphinx reads a field's name (":ivar global_:") as plain text; docutils would read "global_" as a link.
 _FIELD_NAME_UNDERSCORE = re.compile(r"^(\s*:(?:ivar|param|type|vartype|raises)\s+\w*?)_:", re.MULTILINE)
@@ -33,6 +37,12 @@ _FIELD_NAME_UNDERSCORE = re.compile(r"^(\s*:(?:ivar|param|type|vartype|raises)\s
 
 def _literal_role(name, rawtext, text, lineno, inliner, options=None, content=None):
     return [nodes.literal(rawtext, text)], []
+
+
+@functools.cache
+def _register_sphinx_roles() -> None:
+    for role in SPHINX_ROLES:
+        roles.register_local_role(role, _literal_role)
 
 
 def _public_objects() -> Iterator[tuple[str, object]]:
@@ -59,8 +69,7 @@ def _public_objects() -> Iterator[tuple[str, object]]:
 
 def docutils_warnings(docstring: str, what: str) -> str:
     """The docutils warnings (empty when none) of one docstring rendered as autodoc + napoleon would."""
-    for role in SPHINX_ROLES:
-        roles.register_local_role(role, _literal_role)
+    _register_sphinx_roles()
     rst = _FIELD_NAME_UNDERSCORE.sub(r"\1\\_:", str(GoogleDocstring(docstring, NAPOLEON, what=what)))
     stream = io.StringIO()
     docutils.core.publish_doctree(rst, settings_overrides={"warning_stream": stream, "report_level": 2,
