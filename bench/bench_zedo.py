@@ -1,8 +1,9 @@
 """Benchmark: ZeDO's optimisation loop, posebook's batched path against a stand-in for the official loop.
 
     python bench/bench_zedo.py [--quick] [--device cpu|cuda|cpu,cuda] [--out bench/zedo_speed.csv]
+                               [--modes fp32,fp32+compile,bf16,bf16+compile]
                                [--write-inputs bench/zedo_inputs.npz] [--threads N]
-    python bench/bench_zedo.py --accuracy [--prior PATH] [--device cpu|cuda]
+    python bench/bench_zedo.py --accuracy [--prior PATH | --accuracy-size long|official] [--device cpu|cuda]
 
 Speed (the default). Inputs: 886 poses (the official Human3.6M test batch), 17 joints, 50 initial
 poses, fixed seed: CMU poses of posebook.data.pose_sets.build_pose_set(4000) when $POSEBOOK_CMU_DIR
@@ -31,8 +32,16 @@ Euler step ``x + dt (f - g^2 s)``, dt = -1/1000) on the same inputs, in the same
   with ``--ipo-steps`` Adam steps + loop) is timed too, and a whole run (500 + 1000) projected.
 
 Timed iterations are the ones after ZeDO's warm-up (closed-form T every iteration: 800 of the 1000);
-both loops get confidences of 1 and the official C^2 row weighting. Modes: fp32 and bf16 autocast
-(``PosePrior(autocast=torch.bfloat16)``), S = 1 and S = 50. Columns: pose-iterations/s
+both loops get confidences of 1 and the official C^2 row weighting. posebook's modes, S = 1 and S = 50:
+
+- ``fp32``: ``PosePrior`` as the book's experiments run it (float32, eager);
+- ``fp32+compile``: ``InferencePrior(compile=True)``, the trunk through ``torch.compile``;
+- ``bf16``: ``InferencePrior(dtype=torch.bfloat16)``, the weights cast once (the issue's "bf16
+  autocast": ``PosePrior(autocast=torch.bfloat16)`` does the same matmuls but casts the weights
+  at every call and keeps the norms in float32, ~12% slower at the official size);
+- ``bf16+compile``: both.
+
+The compiled modes compile in the untimed call (~25 s per batch size on a CPU). Columns: pose-iterations/s
 (rows x iterations / s), the speed-up vs the reference measured in the same run (same poses, same S;
 the reference and the modes are timed round-robin, best of ``repeats``), the network's share of the
 loop (the wall time of its calls inside the same run; on CUDA from a second run, as timing them
@@ -51,13 +60,15 @@ half the cores) the times are inflated, small ops the most (intra-op threads wai
 the script says so; ``--threads 1`` gives steadier numbers there.
 
 ``--accuracy``: bf16 is accepted only if MPJPE and PA-MPJPE with a TRAINED prior stay within 0.5 mm
-of fp32. Trains a small prior (hidden 256, embedding 128, 1500 steps, ~2-3 min on 2 cores) on the
-training subjects of build_pose_set(4000) (or loads ``--prior PATH``, a ScoreNet state dict, sizes
-read from it; ``--save-prior PATH`` keeps the one trained here), runs ``zedo`` (1000 iterations,
-200 warm-up, 500-step initial fit, S = 1 from the mean training pose, exact 2D) on 64 test poses
-in fp32 and in bf16 and prints the differences.
+of fp32. Trains a prior (1500 steps) of the book's long size (hidden 256, embedding 128, ~1 min on
+2 cores) or with ``--accuracy-size official`` of the size the speed is measured at (hidden 1024,
+~5-10 min) on the training subjects of build_pose_set(4000) (or loads ``--prior PATH``, a ScoreNet
+state dict, sizes read from it; ``--save-prior PATH`` keeps the one trained here), runs ``zedo``
+(1000 iterations, 200 warm-up, 500-step initial fit, S = 1 from the mean training pose, exact 2D)
+on 64 test poses in fp32 and in each other mode and prints the differences from fp32.
 
-``--quick``: fewer iterations and repeats (S = 50 on 32 poses): ~30 s on an idle 2-core CPU.
+``--quick``: fewer iterations and repeats (S = 50 on 32 poses), modes fp32 and bf16 (no compile):
+~30 s on an idle 2-core CPU.
 ``--only-S N``: only the configurations with S = N.
 """
 
@@ -76,6 +87,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from posebook.diffusion.inference import InferencePrior
 from posebook.diffusion.prior import PosePrior
 from posebook.diffusion.score_net import OFFICIAL, ScoreNet, ScoreNetConfig
 from posebook.diffusion.sde import SubVPSDE
@@ -83,6 +95,7 @@ from posebook.optim.zedo import OFFICIAL_H36M, ZeDOConfig, zedo
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "zedo_speed.csv"
+ACCURACY_OUT = ROOT / "bench" / "zedo_accuracy.csv"
 POSES, JOINTS, HYPOTHESES = 886, 17, 50
 SEED = 0
 
@@ -194,13 +207,17 @@ def network_flops(config: ScoreNetConfig, rows: int, shared_time: bool) -> float
 
 
 def cpu_model() -> str:
+    """The CPU's name with its family and model numbers and its bf16 flags: a VM's "AMD EPYC" alone
+    does not tell a Zen 3 (no native bf16) from a Zen 5 (family 26)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        info = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines()
+                    if ":" in line)
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return platform.processor() or platform.machine()
+    info = {k.strip(): v.strip() for k, v in info.items()}
+    flags = [f for f in ("avx512_bf16", "amx_bf16") if f in info.get("flags", "").split()]
+    return (f"{info.get('model name', platform.machine())} (family {info.get('cpu family', '?')}, model "
+            f"{info.get('model', '?')}; {' '.join(flags) or 'no native bf16'})")
 
 
 def cpu_has_native_bf16() -> bool:
@@ -420,8 +437,8 @@ class Row:
         return self.gflop_per_iter / self.net_sec_per_iter
 
 
-class TimedPrior(PosePrior):
-    """A PosePrior whose network calls (``eps``) add their wall time to ``net_seconds``."""
+class _TimedEps:
+    """Mixin: the prior's network calls (``eps``) add their wall time to ``net_seconds``."""
 
     net_seconds = 0.0
 
@@ -432,6 +449,28 @@ class TimedPrior(PosePrior):
         _sync(x.device)
         self.net_seconds += time.perf_counter() - tic
         return out
+
+
+class TimedPrior(_TimedEps, PosePrior):
+    """A PosePrior whose network calls are timed."""
+
+
+class TimedInferencePrior(_TimedEps, InferencePrior):
+    """An InferencePrior whose network calls are timed."""
+
+
+#: posebook's modes: the plain PosePrior (fp32, eager: what the book runs) and InferencePriors
+MODES = ("fp32", "fp32+compile", "bf16", "bf16+compile")
+
+
+def make_prior(mode: str, net: ScoreNet, sde: SubVPSDE, timed: bool = False) -> PosePrior:
+    """The prior of a mode of :data:`MODES` (bf16: weights cast once; +compile: torch.compile)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
+    if mode == "fp32":
+        return (TimedPrior if timed else PosePrior)(net, sde)
+    return (TimedInferencePrior if timed else InferencePrior)(
+        net, sde, dtype=torch.bfloat16 if mode.startswith("bf16") else None, compile=mode.endswith("+compile"))
 
 
 class ReferenceCase:
@@ -478,14 +517,16 @@ class PosebookCase:
     def __init__(self, net: ScoreNet, sde: SubVPSDE, kp, K, init, S: int, iterations: int, untimed: int,
                  device: torch.device, mode: str, ipo_steps: int) -> None:
         self.mode, self.net, self.kp, self.K, self.S, self.its, self.device = mode, net, kp, K, S, iterations, device
-        self.prior = TimedPrior(net, sde, autocast=torch.bfloat16 if mode == "bf16" else None)
-        self.plain = PosePrior(net, sde, autocast=self.prior.autocast)
+        self.prior = make_prior(mode, net, sde, timed=True)
+        # on CUDA the loop is timed without the per-call syncs (a second prior; compiled modes compile twice)
+        self.plain = make_prior(mode, net, sde) if device.type == "cuda" else self.prior
         self.B = kp.shape[0]
         self.init = init[:S]
         self.conf = torch.ones(self.B, JOINTS, device=device)
         self.ipo_steps = ipo_steps
         self.config = dataclasses.replace(OFFICIAL_H36M, warmup=0, ipo_steps=ipo_steps, iterations=iterations)
-        zedo(self.plain, kp, K, self.init, confidence=self.conf, config=dataclasses.replace(self.config, iterations=untimed))
+        for prior in {id(p): p for p in (self.plain, self.prior)}.values():  # untimed: warm-up (and the compile)
+            zedo(prior, kp, K, self.init, confidence=self.conf, config=dataclasses.replace(self.config, iterations=untimed))
         self.best = (float("inf"), float("nan"), float("nan"))
 
     def _run(self, prior: PosePrior) -> tuple[float, dict]:
@@ -520,21 +561,20 @@ def _config(S: int, poses: int, modes: tuple[str, ...], iterations: int, untimed
     return {"S": S, "poses": poses, "modes": modes, "iterations": iterations, "untimed": untimed, "repeats": repeats}
 
 
-def plan(device: torch.device, quick: bool) -> list[dict]:
+def plan(device: torch.device, quick: bool, modes: tuple[str, ...]) -> list[dict]:
     """Per configuration: S, poses, modes, timed iterations, untimed iterations, repeats (round-robin
     over the reference and the modes; the best of the repeats is kept, the machine may be shared)."""
-    both = ("fp32", "bf16")
     if device.type == "cuda":
         if quick:
-            return [_config(1, POSES, both, 20, 3, 2), _config(50, POSES, both, 5, 2, 1)]
-        return [_config(1, POSES, both, 100, 10, 3), _config(50, POSES, both, 20, 3, 2)]
-    slow_bf16 = not cpu_has_native_bf16()
+            return [_config(1, POSES, modes, 20, 3, 2), _config(50, POSES, modes, 5, 2, 1)]
+        return [_config(1, POSES, modes, 100, 10, 3), _config(50, POSES, modes, 20, 3, 2)]
     if quick:
-        return [_config(1, POSES, both, 3, 1, 1), _config(50, 32, both, 2, 1, 1)]
-    configs = [_config(1, POSES, both, 10, 2, 3), _config(50, POSES, ("fp32",) if slow_bf16 else both, 3, 1, 1)]
-    if slow_bf16:  # emulated bf16: 44,300 rows would take ~1 min per iteration
-        configs.append(_config(50, 64, ("bf16",), 2, 1, 1))
-    return configs
+        return [_config(1, POSES, modes, 3, 1, 1), _config(50, 32, modes, 2, 1, 1)]
+    fp32 = tuple(m for m in modes if m.startswith("fp32"))
+    bf16 = tuple(m for m in modes if m.startswith("bf16"))
+    if not cpu_has_native_bf16() and bf16:  # emulated bf16: 44,300 rows would take ~1 min per iteration
+        return [_config(1, POSES, modes, 10, 2, 3), _config(50, POSES, fp32, 3, 1, 2), _config(50, 64, bf16, 2, 1, 1)]
+    return [_config(1, POSES, modes, 10, 2, 3), _config(50, POSES, modes, 3, 1, 2)]
 
 
 def run_speed(args, inputs: dict, device: torch.device) -> list[Row]:
@@ -558,7 +598,8 @@ def run_speed(args, inputs: dict, device: torch.device) -> list[Row]:
           + ("" if device.type == "cuda" or cpu_has_native_bf16()
              else "  (no native bf16 on this CPU: bf16 matmuls are emulated)"))
     rows: list[Row] = []
-    for cfg in plan(device, args.quick):
+    for cfg in plan(device, args.quick, tuple(args.modes.split(",")) if args.modes else
+                    (("fp32", "bf16") if args.quick else MODES)):
         if args.only_S and cfg["S"] != args.only_S:
             continue
         S, B, its, untimed, repeats = cfg["S"], cfg["poses"], cfg["iterations"], cfg["untimed"], cfg["repeats"]
@@ -580,13 +621,13 @@ def run_speed(args, inputs: dict, device: torch.device) -> list[Row]:
         ref = cases[0].row(loop_s[0], net_s[0])
         ref.peak = peak["fp32"]
         rows.append(ref)
-        print(f"   reference: {ref.sec_per_iter * 1e3:9.1f} ms/iteration ({ref.pose_it_per_s:,.0f} pose-it/s)", flush=True)
+        print(f"   {'reference:':14}{ref.sec_per_iter * 1e3:9.1f} ms/iteration ({ref.pose_it_per_s:,.0f} pose-it/s)", flush=True)
         for k, case in enumerate(cases[1:], start=1):
             row = case.row(loop_s[k], net_s[k])
             row.speedup = row.pose_it_per_s / ref.pose_it_per_s
-            row.peak = peak[row.mode]
+            row.peak = peak[row.mode.split("+")[0]]
             rows.append(row)
-            print(f"   {row.mode}:      {row.sec_per_iter * 1e3:9.1f} ms/iteration ({row.pose_it_per_s:,.0f} pose-it/s, "
+            print(f"   {row.mode + ':':14}{row.sec_per_iter * 1e3:9.1f} ms/iteration ({row.pose_it_per_s:,.0f} pose-it/s, "
                   f"{row.speedup:.2f}x); full call with {args.ipo_steps} initial-fit steps {row.full_call_s:.2f} s; "
                   f"projected whole run (500 + 1000) {500 * row.init_s_per_step + 1000 * row.sec_per_iter:,.0f} s",
                   flush=True)
@@ -594,19 +635,19 @@ def run_speed(args, inputs: dict, device: torch.device) -> list[Row]:
 
 
 def print_table(rows: list[Row]) -> list[str]:
-    head = (f"{'device':6} {'mode':9} {'S':>3} {'poses':>5} {'rows':>6} {'ms/it':>9} {'pose-it/s':>11} "
+    head = (f"{'device':6} {'mode':12} {'S':>3} {'poses':>5} {'rows':>6} {'ms/it':>9} {'pose-it/s':>11} "
             f"{'speed-up':>8} {'net %':>6} {'net GFLOP/s':>11} {'peak':>6}")
     print("\n" + head + "\n" + "-" * len(head))
     for r in rows:
         speed = "1.00x" if r.mode == "reference" else f"{r.speedup:.2f}x"
-        print(f"{r.device:6} {r.mode:9} {r.S:>3} {r.poses:>5} {r.rows:>6} {r.sec_per_iter * 1e3:>9.1f} "
+        print(f"{r.device:6} {r.mode:12} {r.S:>3} {r.poses:>5} {r.rows:>6} {r.sec_per_iter * 1e3:>9.1f} "
               f"{r.pose_it_per_s:>11,.0f} {speed:>8} {100 * r.net_share:>5.0f}% {r.net_gflops:>11.0f} {r.peak:>6.0f}")
     print("(peak: the matmul peak of the row's dtype; the reference's is fp32)")
     verdicts = []
     for r in rows:
         if r.mode == "reference":
             continue
-        target = TARGETS.get((r.mode, r.S))
+        target = TARGETS.get((r.mode.split("+")[0], r.S))
         if target is not None:
             ok = r.speedup >= target
             verdicts.append(f"{'PASS' if ok else 'FAIL'}  {r.device} {r.mode} S={r.S} ({r.poses} poses): "
@@ -672,6 +713,43 @@ def _load_prior(path: str, device: torch.device) -> ScoreNet:
     return net.to(device).eval()
 
 
+ACCURACY_FIELDS = ["date", "device", "device_model", "torch", "threads", "hidden", "prior", "poses", "iterations",
+                   "mode", "mpjpe_mm", "pa_mpjpe_mm", "mpjpe_minus_fp32_mm", "pa_mpjpe_minus_fp32_mm",
+                   "largest_per_pose_mm", "within_0.5_mm", "seconds", "data"]
+
+
+def write_accuracy_csv(path: Path, results: dict, size: ScoreNetConfig, prior_source: str, poses: int,
+                       iterations: int, device: torch.device, data: str) -> None:
+    """One row per mode; rows of an earlier run on the same device and network size are replaced."""
+    keep = []
+    if path.exists():
+        with path.open(newline="") as f:
+            keep = [old for old in csv.DictReader(f)
+                    if not (old.get("device") == device.type and old.get("hidden") == str(size.hidden))]
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    model = cpu_model() if device.type == "cpu" else torch.cuda.get_device_name(device)
+    fp32 = results["fp32"]
+    new = []
+    for mode, (mpjpe, pa, seconds) in results.items():
+        d_mpjpe, d_pa = mpjpe - fp32[0], pa - fp32[1]
+        within = abs(float(d_mpjpe.mean())) <= BF16_ACCURACY_MM and abs(float(d_pa.mean())) <= BF16_ACCURACY_MM
+        new.append({"date": now, "device": device.type, "device_model": model, "torch": torch.__version__,
+                    "threads": torch.get_num_threads(), "hidden": size.hidden, "prior": prior_source,
+                    "poses": poses, "iterations": iterations, "mode": mode,
+                    "mpjpe_mm": f"{float(mpjpe.mean()):.3f}", "pa_mpjpe_mm": f"{float(pa.mean()):.3f}",
+                    "mpjpe_minus_fp32_mm": f"{float(d_mpjpe.mean()):+.3f}",
+                    "pa_mpjpe_minus_fp32_mm": f"{float(d_pa.mean()):+.3f}",
+                    "largest_per_pose_mm": f"{float(torch.maximum(d_mpjpe.abs(), d_pa.abs()).max()):.2f}",
+                    "within_0.5_mm": "" if mode == "fp32" else ("yes" if within else "no"),
+                    "seconds": f"{seconds:.1f}", "data": data})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=ACCURACY_FIELDS)
+        writer.writeheader()
+        writer.writerows(keep + new)
+    print(f"\n{len(new)} rows written to {path}")
+
+
 def run_accuracy(args, device: torch.device) -> None:
     from posebook import metrics
     from posebook.data.pose_sets import build_pose_set, split_preset
@@ -682,18 +760,22 @@ def run_accuracy(args, device: torch.device) -> None:
     print(f"data: {train.source}\n      {len(train)} training poses, {len(test)} test poses")
     if args.prior:
         net = _load_prior(args.prior, device)
+        prior_source = f"loaded {args.prior}"
         print(f"prior: loaded {args.prior} (hidden {net.config.hidden}, embedding {net.config.embed_dim}, "
               f"{net.config.blocks} blocks)")
     else:
         steps = 300 if args.quick else 1500
+        size = OFFICIAL if args.accuracy_size == "official" else ScoreNetConfig(hidden=256, embed_dim=128)
         tic = time.perf_counter()
-        trained = train_prior(train.poses, net=ScoreNetConfig(hidden=256, embed_dim=128),
+        trained = train_prior(train.poses, net=size,
                               training=PriorTraining(steps=steps, batch=512, lr=1e-3, warmup=150, eval_every=steps // 5),
                               seed=SEED, device=device)
         net = trained.prior.net.eval()
         curve = ", ".join(f"{r.step}: {r.valid_dsm:.3f}" for r in trained.history.itertuples())
-        print(f"prior: trained here in {time.perf_counter() - tic:.0f} s (hidden 256, embedding 128, {steps} steps, "
-              f"batch 512, lr 1e-3); held-out DSM loss by step: {curve}")
+        prior_source = (f"trained here: {steps} steps, batch 512, seed {SEED}; held-out DSM "
+                        f"{trained.history['valid_dsm'].iloc[-1]:.3f}")
+        print(f"prior: trained here in {time.perf_counter() - tic:.0f} s (hidden {size.hidden}, embedding "
+              f"{size.embed_dim}, {steps} steps, batch 512, lr 1e-3); held-out DSM loss by step: {curve}")
         if args.save_prior:
             torch.save(net.state_dict(), args.save_prior)
             print(f"       state dict saved to {args.save_prior}")
@@ -706,21 +788,29 @@ def run_accuracy(args, device: torch.device) -> None:
     init = (init - init[:, :1]).to(device)  # k-means with k = 1: the mean training pose
     config = ZeDOConfig().scaled(200) if args.quick else ZeDOConfig()
     results = {}
-    for mode in ("fp32", "bf16"):
-        prior = PosePrior(net, SubVPSDE(), autocast=torch.bfloat16 if mode == "bf16" else None)
+    modes = tuple(args.modes.split(",")) if args.modes else MODES
+    for mode in ("fp32",) + tuple(m for m in modes if m != "fp32"):
+        prior = make_prior(mode, net, SubVPSDE())
         tic = time.perf_counter()
         res = zedo(prior, kp, K, init, config=config)
         pred = res.single
-        results[mode] = (metrics.mpjpe(pred, gt, root=0), metrics.pa_mpjpe(pred, gt))
-        print(f"{mode}: {time.perf_counter() - tic:.1f} s for {n} poses x {config.iterations} iterations; "
+        results[mode] = (metrics.mpjpe(pred, gt, root=0), metrics.pa_mpjpe(pred, gt), time.perf_counter() - tic)
+        print(f"{mode}: {results[mode][2]:.1f} s for {n} poses x {config.iterations} iterations"
+              f"{' (with the compile)' if mode.endswith('+compile') else ''}; "
               f"MPJPE {float(results[mode][0].mean()):.2f} mm, PA-MPJPE {float(results[mode][1].mean()):.2f} mm")
-    print("\nbf16 - fp32 (mean over the poses, and the largest per-pose |difference|):")
-    for k, name in enumerate(("MPJPE", "PA-MPJPE")):
-        diff = results["bf16"][k] - results["fp32"][k]
-        mean = float(diff.mean())
-        ok = abs(mean) <= BF16_ACCURACY_MM
-        print(f"  {'PASS' if ok else 'FAIL'}  {name}: {mean:+.3f} mm (largest per pose {float(diff.abs().max()):.2f} mm); "
-              f"target |difference| <= {BF16_ACCURACY_MM} mm")
+    for mode in results:
+        if mode == "fp32":
+            continue
+        print(f"\n{mode} - fp32 (mean over the poses, and the largest per-pose |difference|):")
+        for k, name in enumerate(("MPJPE", "PA-MPJPE")):
+            diff = results[mode][k] - results["fp32"][k]
+            mean = float(diff.mean())
+            ok = abs(mean) <= BF16_ACCURACY_MM
+            print(f"  {'PASS' if ok else 'FAIL'}  {name}: {mean:+.3f} mm (largest per pose "
+                  f"{float(diff.abs().max()):.2f} mm); target |difference| <= {BF16_ACCURACY_MM} mm")
+    if args.accuracy_out and not args.quick:
+        write_accuracy_csv(Path(args.accuracy_out), results, net.config, prior_source, n, config.iterations,
+                           device, train.source)
     if args.quick:
         print(f"  (--quick: {'a briefly trained prior and ' if not args.prior else ''}200 iterations; "
               "run without --quick for the verdict)")
@@ -738,12 +828,21 @@ def main() -> int:
     parser.add_argument("--write-inputs", default=None, metavar="PATH", help="save the inputs (.npz) and go on")
     parser.add_argument("--ipo-steps", type=int, default=5, help="initial-fit steps of the timed full call")
     parser.add_argument("--only-S", type=int, default=None, help="run only the configurations with this S")
+    parser.add_argument("--modes", default=None,
+                        help=f"comma-separated posebook modes of {','.join(MODES)} (default: all; --quick: fp32,bf16)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--accuracy", action="store_true", help="fp32 vs bf16 MPJPE with a trained prior")
     parser.add_argument("--prior", default=None, help="--accuracy: a ScoreNet state dict instead of training one")
     parser.add_argument("--save-prior", default=None, help="--accuracy: save the prior trained here")
     parser.add_argument("--accuracy-poses", type=int, default=64)
+    parser.add_argument("--accuracy-out", default=str(ACCURACY_OUT),
+                        help="--accuracy: CSV of the rows ('' = none; --quick writes none)")
+    parser.add_argument("--accuracy-size", choices=("long", "official"), default="long",
+                        help="--accuracy: the prior trained here: the book's long size (hidden 256) or the "
+                             "official one (hidden 1024, where the speed is measured; ~5 min more)")
     args = parser.parse_args()
+    if args.modes and (bad := [m for m in args.modes.split(",") if m not in MODES]):
+        parser.error(f"--modes: unknown {','.join(bad)}; use some of {','.join(MODES)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = []

@@ -47,7 +47,8 @@ class PosePrior:
         sde: its :class:`SubVPSDE` or :class:`VPSDE`.
         method: the default step method (:data:`STEP_METHODS`).
         autocast: run the network under ``torch.autocast`` with this dtype (e.g. ``torch.bfloat16``),
-            or None (the network's own dtype, float32 by default).
+            or None (the network's own dtype, float32 by default). For inference with fixed weights,
+            :class:`posebook.diffusion.inference.InferencePrior` casts them once instead (faster).
     """
 
     net: ScoreNet

@@ -1,0 +1,106 @@
+"""A pose prior prepared for inference: the network cast once to a lower precision, optionally compiled.
+
+ZeDO's loop calls the network a thousand times per run at one time ``t`` shared by the batch
+(Algorithm 1), with weights that never change. :class:`InferencePrior` takes a snapshot of a trained
+:class:`~posebook.diffusion.prior.PosePrior`'s network for that loop:
+
+- ``dtype`` (e.g. ``torch.bfloat16``): the snapshot's weights are cast ONCE and the network runs in
+  that dtype; the poses are cast on the way in and the noise prediction back to the caller's dtype,
+  so everything outside the network (translation, ray projection, the SDE step) stays in float32.
+  ``torch.autocast`` (:attr:`PosePrior.autocast`) does the same arithmetic in its matmuls but casts
+  the weights at every call and runs the norms in float32 between two casts: on the official size
+  (hidden 1024) on a 2-core Zen 5 CPU the cast-once network is ~12% faster. Matmuls accumulate in
+  float32 in either (oneDNN / cuBLAS), and PyTorch's layer-norm kernel computes its statistics
+  in float32 for bf16 inputs; what is rounded to bf16 is each layer's output.
+- ``compile=True``: the network's trunk goes through ``torch.compile`` (Inductor), which fuses each
+  layer's GroupNorm, affine and SiLU into one kernel; eager PyTorch makes a pass over the (rows,
+  hidden) activations for each. The first call at a new batch size compiles (~25 s on a CPU).
+
+Rows are independent, so a batch runs in equal blocks of at most ``block_rows`` rows (the last
+padded with zero rows that are dropped again): on the CPU a block's activations stay in cache, and
+the compiled graph sees one shape per batch size instead of a new one for the tail block.
+
+Accuracy is not assumed: ``bench/bench_zedo.py --accuracy`` compares MPJPE and PA-MPJPE of fp32
+and these modes with a trained prior (the issue's bar: within 0.5 mm). The defaults of the book's
+experiments stay float32 and eager: bf16 is faster only on CPUs with native bf16 (avx512_bf16 /
+AMX) or a GPU, and is several times slower where it is emulated.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from posebook.diffusion.prior import PosePrior
+from posebook.diffusion.score_net import ScoreNet
+
+__all__ = ["InferencePrior"]
+
+#: CPU default of :attr:`InferencePrior.block_rows` (the cache-sized block of ScoreNet's own CPU path).
+CPU_BLOCK_ROWS = 1024
+
+
+@dataclass
+class InferencePrior(PosePrior):
+    """A :class:`PosePrior` whose network is a frozen snapshot in ``dtype``, optionally compiled.
+
+    Attributes:
+        dtype: the network's dtype (e.g. ``torch.bfloat16``), or None (the source network's).
+        compile: run the network's trunk through ``torch.compile``.
+        block_rows: rows per block (None: 1024 on the CPU, the whole batch on other devices).
+
+    The snapshot is taken at construction: build it after training. ``net`` stays the source
+    network (float32), so code that reads the prior's dtype or device (``posebook.optim.zedo``)
+    keeps its float32 state.
+    """
+
+    dtype: Optional[torch.dtype] = None
+    compile: bool = False
+    block_rows: Optional[int] = None
+    _snapshot: ScoreNet = field(init=False, repr=False)
+    _trunk: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.autocast is not None:
+            raise ValueError("InferencePrior casts its network once (dtype=...); autocast is for PosePrior, "
+                             f"got autocast={self.autocast}")
+        if self.dtype is not None and not self.dtype.is_floating_point:
+            raise ValueError(f"InferencePrior.dtype must be a floating dtype, got {self.dtype}")
+        if self.block_rows is not None and not (isinstance(self.block_rows, int) and self.block_rows >= 1):
+            raise ValueError(f"InferencePrior.block_rows must be a positive int or None, got {self.block_rows!r}")
+        snapshot = copy.deepcopy(self.net).eval().requires_grad_(False)
+        self._snapshot = snapshot if self.dtype is None else snapshot.to(self.dtype)
+        # ScoreNet._trunk is the network after the time path: (rows, J*3) and (1, E) -> (rows, J*3).
+        trunk = self._snapshot._trunk
+        self._trunk = torch.compile(trunk, dynamic=False) if self.compile else trunk
+
+    def eps(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+        """The snapshot's noise prediction (B, J, 3) at ``t``, in ``x``'s dtype.
+
+        A time shared by the batch (a scalar, ZeDO's loop) takes the blocked, possibly compiled
+        path; one time per row takes the snapshot's own forward (eager).
+        """
+        net = self._snapshot
+        dtype = net.out.weight.dtype
+        tt = torch.as_tensor(t, device=x.device, dtype=torch.float32).reshape(-1)
+        if tt.numel() != 1:
+            return net(x.to(dtype), tt).to(x.dtype)
+        B, J, C = x.shape
+        if J != net.config.num_joints or C != 3:
+            raise ValueError(f"the prior expects poses (B, {net.config.num_joints}, 3), got {tuple(x.shape)}")
+        with torch.no_grad():
+            e = net.embed(tt)  # (1, E): the time path once for the batch
+            flat = x.reshape(B, J * 3).to(dtype)
+            limit = self.block_rows or (CPU_BLOCK_ROWS if x.device.type == "cpu" else B)
+            blocks = math.ceil(B / limit)
+            rows = math.ceil(B / blocks)  # equal blocks: one compiled shape per batch size
+            if blocks * rows > B:
+                flat = F.pad(flat, (0, 0, 0, blocks * rows - B))
+            out = torch.cat([self._trunk(block, e) for block in flat.split(rows)])[:B]
+        return out.reshape(B, J, 3).to(x.dtype)
