@@ -108,3 +108,14 @@ def test_compiled_snapshot_equals_the_eager_one(dtype):
     tolerance = 1e-5 if dtype is None else 0.02  # Inductor fuses the norm: bf16 rounds at other places
     assert (compiled.eps(x, 0.05) - eager).abs().max() / scale < tolerance
     assert (compiled.eps(x[:35], 0.05) - eager[:35]).abs().max() / scale < tolerance  # a second shape
+
+
+def test_a_failed_compile_says_what_to_do(monkeypatch):
+    fast = InferencePrior(_net(), SubVPSDE(), compile=True)
+
+    def broken(block, e):  # what Inductor raises without a C++ compiler, reduced to its first line
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+
+    monkeypatch.setattr(fast, "_trunk", broken)
+    with pytest.raises(RuntimeError, match=r"torch.compile of the prior's network failed on cpu .*compile=False"):
+        fast.eps(_poses(4), 0.1)

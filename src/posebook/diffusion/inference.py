@@ -102,5 +102,15 @@ class InferencePrior(PosePrior):
             rows = math.ceil(B / blocks)  # equal blocks: one compiled shape per batch size
             if blocks * rows > B:
                 flat = F.pad(flat, (0, 0, 0, blocks * rows - B))
-            out = torch.cat([self._trunk(block, e) for block in flat.split(rows)])[:B]
+            try:
+                out = torch.cat([self._trunk(block, e) for block in flat.split(rows)])[:B]
+            except Exception as error:
+                if not self.compile:
+                    raise
+                # Inductor's failures (no C++ compiler on the CPU, no Triton on the GPU) surface here,
+                # at the first call, as long backend tracebacks: say what was asked and the way out.
+                raise RuntimeError(f"torch.compile of the prior's network failed on {x.device.type} "
+                                   f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+                                   "on a CPU it needs a C++ compiler (g++ or clang++ on PATH, or $CXX); "
+                                   "InferencePrior(compile=False) runs the same network uncompiled") from error
         return out.reshape(B, J, 3).to(x.dtype)
