@@ -39,6 +39,9 @@ both loops get confidences of 1 and the official C^2 row weighting. posebook's m
 - ``bf16``: ``InferencePrior(dtype=torch.bfloat16)``, the weights cast once (the issue's "bf16
   autocast": ``PosePrior(autocast=torch.bfloat16)`` does the same matmuls but casts the weights
   at every call and keeps the norms in float32, ~12% slower at the official size);
+- ``fp32+onednn``: ``InferencePrior(onednn=True)``, the dense layers through oneDNN with packed
+  weights (CPU), ``fp32+onednn+compile`` with the norms compiled: PyTorch's default float32 GEMM
+  on x86 is MKL's sgemm, which on AMD CPUs does not use the full AVX-512 path;
 - ``bf16+compile``: both.
 
 The compiled modes compile in the untimed call (~25 s per batch size on a CPU). Columns: pose-iterations/s
@@ -47,7 +50,8 @@ the reference and the modes are timed round-robin, best of ``repeats``), the net
 loop (the wall time of its calls inside the same run; on CUDA from a second run, as timing them
 needs a sync per call), the network's achieved GFLOP/s (2 in out per Linear per row, the time path
 once per batch when shared; norms, activations and biases not counted) and a matmul peak measured
-in the same run (best of 3 ``a @ b.T``, the Linear layout). The rows go to ``--out`` (CSV; rows of
+in the same run (best of 3 ``a @ b.T``, the Linear layout, through PyTorch's default kernel and
+oneDNN's packed linear; the faster one is the peak). The rows go to ``--out`` (CSV; rows of
 an earlier run on the same device, profile and thread count are replaced). Targets (printed, not
 asserted): fp32 >= 2x the reference at S = 1 and S = 50, bf16 >= 4x at S = 1 and >= 5x at S = 50,
 network >= 90% of posebook's loop.
@@ -187,13 +191,21 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - tic
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, n: int, repeats: int = 3) -> float:
-    """GFLOP/s of the best of ``repeats`` ``a @ b.T`` (n x n, the Linear layout) after one untimed."""
+def matmul_peak(device: torch.device, dtype: torch.dtype, n: int, repeats: int = 3) -> dict[str, float]:
+    """GFLOP/s of the best of ``repeats`` ``a @ b.T`` (n x n, the Linear layout) after one untimed:
+    PyTorch's default kernel ("aten": MKL's sgemm for float32 on x86, oneDNN for bf16) and, on a CPU
+    with oneDNN, its packed linear ("onednn"), which is faster where MKL's sgemm is not (AMD)."""
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
-    torch.nn.functional.linear(a, b)
-    best = min(timed(lambda: torch.nn.functional.linear(a, b), device) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
+    kernels = {"aten": lambda: torch.nn.functional.linear(a, b)}
+    if device.type == "cpu" and torch.backends.mkldnn.is_available():
+        packed = torch.ops.mkldnn._reorder_linear_weight(b, n)
+        kernels["onednn"] = lambda: torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")
+    peaks = {}
+    for name, kernel in kernels.items():
+        kernel()
+        peaks[name] = 2 * n**3 / min(timed(kernel, device) for _ in range(repeats)) / 1e9
+    return peaks
 
 
 def network_flops(config: ScoreNetConfig, rows: int, shared_time: bool) -> float:
@@ -460,17 +472,26 @@ class TimedInferencePrior(_TimedEps, InferencePrior):
 
 
 #: posebook's modes: the plain PosePrior (fp32, eager: what the book runs) and InferencePriors
-MODES = ("fp32", "fp32+compile", "bf16", "bf16+compile")
+#: (bf16: weights cast once; +onednn: dense layers through oneDNN, CPU; +compile: torch.compile)
+MODES = ("fp32", "fp32+compile", "fp32+onednn", "fp32+onednn+compile", "bf16", "bf16+compile")
+
+
+def default_modes(device: torch.device, quick: bool) -> tuple[str, ...]:
+    """--quick: fp32 and bf16; else every mode the device runs (oneDNN is a CPU library)."""
+    if quick:
+        return ("fp32", "bf16")
+    return tuple(m for m in MODES if device.type == "cpu" or "onednn" not in m)
 
 
 def make_prior(mode: str, net: ScoreNet, sde: SubVPSDE, timed: bool = False) -> PosePrior:
-    """The prior of a mode of :data:`MODES` (bf16: weights cast once; +compile: torch.compile)."""
+    """The prior of a mode of :data:`MODES`."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
     if mode == "fp32":
         return (TimedPrior if timed else PosePrior)(net, sde)
+    base, *flags = mode.split("+")
     return (TimedInferencePrior if timed else InferencePrior)(
-        net, sde, dtype=torch.bfloat16 if mode.startswith("bf16") else None, compile=mode.endswith("+compile"))
+        net, sde, dtype=torch.bfloat16 if base == "bf16" else None, compile="compile" in flags, onednn="onednn" in flags)
 
 
 class ReferenceCase:
@@ -584,9 +605,10 @@ def run_speed(args, inputs: dict, device: torch.device) -> list[Row]:
     n_params = sum(p.numel() for p in net.parameters())
     gap = check_official_model(net, OfficialScoreModel(net).eval(), device)
     big = 2048 if device.type == "cpu" else 8192
-    peak = {"fp32": matmul_peak(device, torch.float32, big if not args.quick else 1024),
-            "bf16": matmul_peak(device, torch.bfloat16, (big if device.type == "cuda" else 1024)
-                                if not args.quick else 1024)}
+    peaks = {"fp32": matmul_peak(device, torch.float32, big if not args.quick else 1024),
+             "bf16": matmul_peak(device, torch.bfloat16, (big if device.type == "cuda" else 1024)
+                                 if not args.quick else 1024)}
+    peak = {dtype: max(kernels.values()) for dtype, kernels in peaks.items()}  # the faster kernel's
     name = cpu_model() if device.type == "cpu" else torch.cuda.get_device_name(device)
     print(f"\n== {device.type}: {name}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load {os.getloadavg()[0]:.2f}; ScoreNet {n_params:,} parameters (random weights: speed only); "
@@ -594,12 +616,13 @@ def run_speed(args, inputs: dict, device: torch.device) -> list[Row]:
     if device.type == "cpu" and os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
         print("   the CPU is busy (load above half the cores): times are inflated, small ops most (threads wait "
               "for each other); compare the ratios, measured interleaved, or rerun with --threads 1")
-    print(f"matmul peak (a @ b.T, best of 3): fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s"
+    print("matmul peak (a @ b.T, best of 3; the faster kernel is the peak): " + ", ".join(
+              f"{dtype} " + " / ".join(f"{k} {v:.0f}" for k, v in kernels.items()) + " GFLOP/s"
+              for dtype, kernels in peaks.items())
           + ("" if device.type == "cuda" or cpu_has_native_bf16()
              else "  (no native bf16 on this CPU: bf16 matmuls are emulated)"))
     rows: list[Row] = []
-    for cfg in plan(device, args.quick, tuple(args.modes.split(",")) if args.modes else
-                    (("fp32", "bf16") if args.quick else MODES)):
+    for cfg in plan(device, args.quick, tuple(args.modes.split(",")) if args.modes else default_modes(device, args.quick)):
         if args.only_S and cfg["S"] != args.only_S:
             continue
         S, B, its, untimed, repeats = cfg["S"], cfg["poses"], cfg["iterations"], cfg["untimed"], cfg["repeats"]
@@ -621,13 +644,13 @@ def run_speed(args, inputs: dict, device: torch.device) -> list[Row]:
         ref = cases[0].row(loop_s[0], net_s[0])
         ref.peak = peak["fp32"]
         rows.append(ref)
-        print(f"   {'reference:':14}{ref.sec_per_iter * 1e3:9.1f} ms/iteration ({ref.pose_it_per_s:,.0f} pose-it/s)", flush=True)
+        print(f"   {'reference:':22}{ref.sec_per_iter * 1e3:9.1f} ms/iteration ({ref.pose_it_per_s:,.0f} pose-it/s)", flush=True)
         for k, case in enumerate(cases[1:], start=1):
             row = case.row(loop_s[k], net_s[k])
             row.speedup = row.pose_it_per_s / ref.pose_it_per_s
             row.peak = peak[row.mode.split("+")[0]]
             rows.append(row)
-            print(f"   {row.mode + ':':14}{row.sec_per_iter * 1e3:9.1f} ms/iteration ({row.pose_it_per_s:,.0f} pose-it/s, "
+            print(f"   {row.mode + ':':22}{row.sec_per_iter * 1e3:9.1f} ms/iteration ({row.pose_it_per_s:,.0f} pose-it/s, "
                   f"{row.speedup:.2f}x); full call with {args.ipo_steps} initial-fit steps {row.full_call_s:.2f} s; "
                   f"projected whole run (500 + 1000) {500 * row.init_s_per_step + 1000 * row.sec_per_iter:,.0f} s",
                   flush=True)
@@ -635,12 +658,12 @@ def run_speed(args, inputs: dict, device: torch.device) -> list[Row]:
 
 
 def print_table(rows: list[Row]) -> list[str]:
-    head = (f"{'device':6} {'mode':12} {'S':>3} {'poses':>5} {'rows':>6} {'ms/it':>9} {'pose-it/s':>11} "
+    head = (f"{'device':6} {'mode':20} {'S':>3} {'poses':>5} {'rows':>6} {'ms/it':>9} {'pose-it/s':>11} "
             f"{'speed-up':>8} {'net %':>6} {'net GFLOP/s':>11} {'peak':>6}")
     print("\n" + head + "\n" + "-" * len(head))
     for r in rows:
         speed = "1.00x" if r.mode == "reference" else f"{r.speedup:.2f}x"
-        print(f"{r.device:6} {r.mode:12} {r.S:>3} {r.poses:>5} {r.rows:>6} {r.sec_per_iter * 1e3:>9.1f} "
+        print(f"{r.device:6} {r.mode:20} {r.S:>3} {r.poses:>5} {r.rows:>6} {r.sec_per_iter * 1e3:>9.1f} "
               f"{r.pose_it_per_s:>11,.0f} {speed:>8} {100 * r.net_share:>5.0f}% {r.net_gflops:>11.0f} {r.peak:>6.0f}")
     print("(peak: the matmul peak of the row's dtype; the reference's is fp32)")
     verdicts = []
@@ -788,7 +811,7 @@ def run_accuracy(args, device: torch.device) -> None:
     init = (init - init[:, :1]).to(device)  # k-means with k = 1: the mean training pose
     config = ZeDOConfig().scaled(200) if args.quick else ZeDOConfig()
     results = {}
-    modes = tuple(args.modes.split(",")) if args.modes else MODES
+    modes = tuple(args.modes.split(",")) if args.modes else default_modes(device, quick=False)
     for mode in ("fp32",) + tuple(m for m in modes if m != "fp32"):
         prior = make_prior(mode, net, SubVPSDE())
         tic = time.perf_counter()

@@ -119,3 +119,30 @@ def test_a_failed_compile_says_what_to_do(monkeypatch):
     monkeypatch.setattr(fast, "_trunk", broken)
     with pytest.raises(RuntimeError, match=r"torch.compile of the prior's network failed on cpu .*compile=False"):
         fast.eps(_poses(4), 0.1)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
+@pytest.mark.parametrize("hidden", [64, 128])
+def test_onednn_trunk_equals_scorenets(dtype, hidden):
+    # 8 groups of 8 or 16 channels: ScoreNet's two GroupNorm paths (matmul, layer norm); the oneDNN
+    # trunk normalises by layer norm for both
+    torch.manual_seed(0)
+    net = ScoreNet(ScoreNetConfig(hidden=hidden, embed_dim=32, groups=8, blocks=2)).eval()
+    x = _poses(150)
+    reference = InferencePrior(net, SubVPSDE(), dtype=dtype, block_rows=64).eps(x, 0.2)
+    onednn = InferencePrior(net, SubVPSDE(), dtype=dtype, block_rows=64, onednn=True).eps(x, 0.2)
+    tolerance = 1e-5 if dtype is None else 0.02
+    assert (onednn - reference).abs().max() / reference.abs().max() < tolerance
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available() or (shutil.which("c++") is None and shutil.which("g++") is None),
+                    reason="needs oneDNN and, for torch.compile on the CPU, a C++ compiler")
+def test_onednn_with_compiled_norms_equals_scorenets():
+    torch.manual_seed(0)
+    net = ScoreNet(ScoreNetConfig(hidden=128, embed_dim=32, groups=8, blocks=2)).eval()
+    x = _poses(40)
+    reference = PosePrior(net, SubVPSDE()).eps(x, 0.2)
+    fast = InferencePrior(net, SubVPSDE(), onednn=True, compile=True, block_rows=16).eps(x, 0.2)
+    assert (fast - reference).abs().max() / reference.abs().max() < 1e-5
