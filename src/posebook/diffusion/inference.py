@@ -53,7 +53,7 @@ CPU_BLOCK_ROWS = 1024
 
 @dataclass
 class InferencePrior(PosePrior):
-    """A :class:`PosePrior` whose network is a frozen snapshot in ``dtype``, optionally compiled.
+    """A :class:`PosePrior` whose network is a frozen snapshot in ``dtype``, optionally on oneDNN and compiled.
 
     Attributes:
         dtype: the network's dtype (e.g. ``torch.bfloat16``), or None (the source network's).
