@@ -125,8 +125,7 @@ def test_a_failed_compile_says_what_to_do(monkeypatch):
 @pytest.mark.parametrize("dtype", [None, torch.bfloat16])
 @pytest.mark.parametrize("hidden", [64, 128])
 def test_onednn_trunk_equals_scorenets(dtype, hidden):
-    # 8 groups of 8 or 16 channels: ScoreNet's two GroupNorm paths (matmul, layer norm); the oneDNN
-    # trunk normalises by layer norm for both
+    # 8 groups of 8 or 16 channels: both paths of ScoreNet's GroupNorm (matmul, layer norm)
     torch.manual_seed(0)
     net = ScoreNet(ScoreNetConfig(hidden=hidden, embed_dim=32, groups=8, blocks=2)).eval()
     x = _poses(150)

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from posebook.diffusion.prior import PosePrior
-from posebook.diffusion.score_net import ScoreNet
+from posebook.diffusion.score_net import ScoreNet, _group_norm
 
 __all__ = ["InferencePrior"]
 
@@ -131,12 +131,9 @@ class InferencePrior(PosePrior):
         return out.reshape(B, J, 3).to(x.dtype)
 
 
-def _norm_act(z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, groups: int, eps: float) -> torch.Tensor:
-    """``SiLU(GroupNorm(z))`` on (rows, C) through a layer norm per group (``_group_norm``'s path for
-    groups of more than 8 channels; the same function for any group size)."""
-    rows, C = z.shape
-    y = F.layer_norm(z.reshape(rows, groups, C // groups), (C // groups,), eps=eps).reshape(rows, C)
-    return F.silu(torch.addcmul(bias, y, weight))
+def _norm_act(z: torch.Tensor, norm: torch.nn.GroupNorm) -> torch.Tensor:
+    """``SiLU(GroupNorm(z))`` on (rows, C): ScoreNet's own norm (``_group_norm``) and activation."""
+    return F.silu(_group_norm(z, norm))
 
 
 class _OneDNNTrunk:
@@ -158,7 +155,7 @@ class _OneDNNTrunk:
     def _layer(self, k: int, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         weight, bias, time, norm = self.layers[k]
         u = (bias + time(e)).reshape(-1)  # the time injection joins the bias: one op per layer
-        return self.norm_act(self._dense(x, weight, u), norm.weight, norm.bias, norm.num_groups, norm.eps)
+        return self.norm_act(self._dense(x, weight, u), norm)
 
     def __call__(self, flat: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         """(rows, J*3) poses, (1, E) time features -> (rows, J*3) eps."""
