@@ -218,26 +218,34 @@ def network_flops(config: ScoreNetConfig, rows: int, shared_time: bool) -> float
     return rows * per_row + (time_path if shared_time else rows * time_path)
 
 
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def _cpu_info() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo ({} where there is none)."""
+    try:
+        first = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+    except OSError:
+        return {}
+    return {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in first.splitlines() if ":" in line)}
+
+
+def _native_bf16_flags() -> list[str]:
+    return [f for f in BF16_FLAGS if f in _cpu_info().get("flags", "").split()]
+
+
 def cpu_model() -> str:
     """The CPU's name with its family and model numbers and its bf16 flags: a VM's "AMD EPYC" alone
     does not tell a Zen 3 (no native bf16) from a Zen 5 (family 26)."""
-    try:
-        info = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines()
-                    if ":" in line)
-    except OSError:
+    info = _cpu_info()
+    if not info:
         return platform.processor() or platform.machine()
-    info = {k.strip(): v.strip() for k, v in info.items()}
-    flags = [f for f in ("avx512_bf16", "amx_bf16") if f in info.get("flags", "").split()]
     return (f"{info.get('model name', platform.machine())} (family {info.get('cpu family', '?')}, model "
-            f"{info.get('model', '?')}; {' '.join(flags) or 'no native bf16'})")
+            f"{info.get('model', '?')}; {' '.join(_native_bf16_flags()) or 'no native bf16'})")
 
 
 def cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bool(_native_bf16_flags())
 
 
 # ------------------------------------------------------------------------------------ the reference loop
@@ -483,6 +491,11 @@ def default_modes(device: torch.device, quick: bool) -> tuple[str, ...]:
     return tuple(m for m in MODES if device.type == "cpu" or "onednn" not in m)
 
 
+def chosen_modes(args, device: torch.device, quick: bool) -> tuple[str, ...]:
+    """``--modes`` (checked in ``main``) or :func:`default_modes`."""
+    return tuple(args.modes.split(",")) if args.modes else default_modes(device, quick)
+
+
 def make_prior(mode: str, net: ScoreNet, sde: SubVPSDE, timed: bool = False) -> PosePrior:
     """The prior of a mode of :data:`MODES`."""
     if mode not in MODES:
@@ -622,7 +635,7 @@ def run_speed(args, inputs: dict, device: torch.device) -> list[Row]:
           + ("" if device.type == "cuda" or cpu_has_native_bf16()
              else "  (no native bf16 on this CPU: bf16 matmuls are emulated)"))
     rows: list[Row] = []
-    for cfg in plan(device, args.quick, tuple(args.modes.split(",")) if args.modes else default_modes(device, args.quick)):
+    for cfg in plan(device, args.quick, chosen_modes(args, device, args.quick)):
         if args.only_S and cfg["S"] != args.only_S:
             continue
         S, B, its, untimed, repeats = cfg["S"], cfg["poses"], cfg["iterations"], cfg["untimed"], cfg["repeats"]
@@ -741,6 +754,20 @@ ACCURACY_FIELDS = ["date", "device", "device_model", "torch", "threads", "hidden
                    "largest_per_pose_mm", "within_0.5_mm", "seconds", "data"]
 
 
+def compare_with_fp32(results: dict) -> dict[str, dict]:
+    """Per mode: MPJPE / PA-MPJPE minus fp32's (means over the poses, mm), the largest per-pose
+    |difference| of each and of both, and whether both means are within :data:`BF16_ACCURACY_MM`."""
+    fp32 = results["fp32"]
+    out = {}
+    for mode, (mpjpe, pa, _seconds) in results.items():
+        d_mpjpe, d_pa = mpjpe - fp32[0], pa - fp32[1]
+        out[mode] = {"mpjpe": float(d_mpjpe.mean()), "pa": float(d_pa.mean()),
+                     "largest_mpjpe": float(d_mpjpe.abs().max()), "largest_pa": float(d_pa.abs().max()),
+                     "largest": float(torch.maximum(d_mpjpe.abs(), d_pa.abs()).max()),
+                     "within": abs(float(d_mpjpe.mean())) <= BF16_ACCURACY_MM and abs(float(d_pa.mean())) <= BF16_ACCURACY_MM}
+    return out
+
+
 def write_accuracy_csv(path: Path, results: dict, size: ScoreNetConfig, prior_source: str, poses: int,
                        iterations: int, device: torch.device, data: str) -> None:
     """One row per mode; rows of an earlier run on the same device and network size are replaced."""
@@ -751,19 +778,17 @@ def write_accuracy_csv(path: Path, results: dict, size: ScoreNetConfig, prior_so
                     if not (old.get("device") == device.type and old.get("hidden") == str(size.hidden))]
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     model = cpu_model() if device.type == "cpu" else torch.cuda.get_device_name(device)
-    fp32 = results["fp32"]
+    differences = compare_with_fp32(results)
     new = []
     for mode, (mpjpe, pa, seconds) in results.items():
-        d_mpjpe, d_pa = mpjpe - fp32[0], pa - fp32[1]
-        within = abs(float(d_mpjpe.mean())) <= BF16_ACCURACY_MM and abs(float(d_pa.mean())) <= BF16_ACCURACY_MM
+        d = differences[mode]
         new.append({"date": now, "device": device.type, "device_model": model, "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "hidden": size.hidden, "prior": prior_source,
                     "poses": poses, "iterations": iterations, "mode": mode,
                     "mpjpe_mm": f"{float(mpjpe.mean()):.3f}", "pa_mpjpe_mm": f"{float(pa.mean()):.3f}",
-                    "mpjpe_minus_fp32_mm": f"{float(d_mpjpe.mean()):+.3f}",
-                    "pa_mpjpe_minus_fp32_mm": f"{float(d_pa.mean()):+.3f}",
-                    "largest_per_pose_mm": f"{float(torch.maximum(d_mpjpe.abs(), d_pa.abs()).max()):.2f}",
-                    "within_0.5_mm": "" if mode == "fp32" else ("yes" if within else "no"),
+                    "mpjpe_minus_fp32_mm": f"{d['mpjpe']:+.3f}", "pa_mpjpe_minus_fp32_mm": f"{d['pa']:+.3f}",
+                    "largest_per_pose_mm": f"{d['largest']:.2f}",
+                    "within_0.5_mm": "" if mode == "fp32" else ("yes" if d["within"] else "no"),
                     "seconds": f"{seconds:.1f}", "data": data})
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
@@ -811,7 +836,7 @@ def run_accuracy(args, device: torch.device) -> None:
     init = (init - init[:, :1]).to(device)  # k-means with k = 1: the mean training pose
     config = ZeDOConfig().scaled(200) if args.quick else ZeDOConfig()
     results = {}
-    modes = tuple(args.modes.split(",")) if args.modes else default_modes(device, quick=False)
+    modes = chosen_modes(args, device, quick=False)
     for mode in ("fp32",) + tuple(m for m in modes if m != "fp32"):
         prior = make_prior(mode, net, SubVPSDE())
         tic = time.perf_counter()
@@ -821,16 +846,14 @@ def run_accuracy(args, device: torch.device) -> None:
         print(f"{mode}: {results[mode][2]:.1f} s for {n} poses x {config.iterations} iterations"
               f"{' (with the compile)' if mode.endswith('+compile') else ''}; "
               f"MPJPE {float(results[mode][0].mean()):.2f} mm, PA-MPJPE {float(results[mode][1].mean()):.2f} mm")
-    for mode in results:
+    for mode, d in compare_with_fp32(results).items():
         if mode == "fp32":
             continue
         print(f"\n{mode} - fp32 (mean over the poses, and the largest per-pose |difference|):")
-        for k, name in enumerate(("MPJPE", "PA-MPJPE")):
-            diff = results[mode][k] - results["fp32"][k]
-            mean = float(diff.mean())
-            ok = abs(mean) <= BF16_ACCURACY_MM
-            print(f"  {'PASS' if ok else 'FAIL'}  {name}: {mean:+.3f} mm (largest per pose "
-                  f"{float(diff.abs().max()):.2f} mm); target |difference| <= {BF16_ACCURACY_MM} mm")
+        for name, key in (("MPJPE", "mpjpe"), ("PA-MPJPE", "pa")):
+            ok = abs(d[key]) <= BF16_ACCURACY_MM
+            print(f"  {'PASS' if ok else 'FAIL'}  {name}: {d[key]:+.3f} mm (largest per pose "
+                  f"{d['largest_' + key]:.2f} mm); target |difference| <= {BF16_ACCURACY_MM} mm")
     if args.accuracy_out and not args.quick:
         write_accuracy_csv(Path(args.accuracy_out), results, net.config, prior_source, n, config.iterations,
                            device, train.source)
